@@ -1,0 +1,481 @@
+//! The codec: configuration, and the thin shell (clock and randomness) around
+//! the pure sealing core in `seal.rs`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::compression::Compression;
+use crate::cookie_options::CookieOptions;
+use crate::error::{Error, Result};
+use crate::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
+use crate::key::KeyId;
+use crate::key_ring::KeyRing;
+
+/// Default sealed lifetime: one day.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default allowance for clocks that disagree between servers.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+/// Default bound on a decompressed session body.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 * 1024;
+/// Default share of the lifetime after which a session should be re-sealed.
+pub const DEFAULT_REFRESH_AFTER: f64 = 0.5;
+
+/// How values are protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Encrypted and authenticated with XAES-256-GCM (format version 1).
+    Sealed,
+    /// Readable by the page's script, authenticated with HMAC-SHA256 (format
+    /// version 2). For CSRF tokens or display preferences, never secrets.
+    SignedOnly,
+}
+
+/// Why an opened session should be sealed again in this response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reseal {
+    /// It was opened by a key that is not the primary one (rotation).
+    NotPrimaryKey,
+    /// It has lived past the configured share of its lifetime (sliding
+    /// refresh).
+    Refresh,
+}
+
+/// A session that opened successfully, with what the server should know
+/// about it. Its `Debug` output never shows the session itself.
+#[non_exhaustive]
+pub struct Opened<T> {
+    /// The session data.
+    pub session: T,
+    /// The key that opened it.
+    pub key_id: KeyId,
+    /// When it was sealed, Unix seconds.
+    pub issued_at: u64,
+    /// When it expires, Unix seconds.
+    pub expires_at: u64,
+    /// Set when the caller should re-seal the session in this response.
+    pub reseal: Option<Reseal>,
+}
+
+impl<T> Opened<T> {
+    /// True when the session should be sealed again in this response.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, KeyRing};
+    /// let codec = Codec::builder("s").key_ring(KeyRing::ephemeral_for_development()).build()?;
+    /// let value = codec.seal(&DynamicSession::new())?;
+    /// assert!(!codec.open::<DynamicSession>(&value)?.needs_reseal());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn needs_reseal(&self) -> bool {
+        self.reseal.is_some()
+    }
+}
+
+impl<T> fmt::Debug for Opened<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("session", &"<redacted>")
+            .field("key_id", &self.key_id)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("reseal", &self.reseal)
+            .finish()
+    }
+}
+
+/// Precomputed per key of the ring (same order as the ring's entries), so
+/// the per-request path only looks things up.
+pub(crate) struct PerKey {
+    /// version || key id || cookie name: the AEAD associated data.
+    pub(crate) aad: Vec<u8>,
+    /// HMAC state that has absorbed u16be(name length) || name.
+    pub(crate) mac: Hmac<Sha256>,
+}
+
+/// Seals sessions into cookie values and opens them again, for one cookie
+/// name. Build it once at start-up and share it (it is `Send + Sync`).
+///
+/// ```
+/// use sealed_session::{Codec, DynamicSession, KeyRing};
+/// use serde_json::json;
+///
+/// let codec = Codec::builder("session")
+///     .key_ring(KeyRing::ephemeral_for_development())
+///     .build()?;
+/// let session: DynamicSession = serde_json::from_value(json!({"user": 42}))
+///     .expect("an object");
+/// let value = codec.seal(&session)?;
+/// let opened = codec.open::<DynamicSession>(&value)?;
+/// assert_eq!(opened.session, session);
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+pub struct Codec {
+    pub(crate) name: String,
+    pub(crate) ring: Arc<KeyRing>,
+    pub(crate) per_key: Vec<PerKey>,
+    pub(crate) mode: Mode,
+    pub(crate) max_age: u64,
+    pub(crate) clock_skew: u64,
+    pub(crate) compression: Compression,
+    pub(crate) max_decompressed: usize,
+    pub(crate) pad_to: Option<usize>,
+    pub(crate) refresh_after: f64,
+    pub(crate) cookie: CookieOptions,
+}
+
+impl Codec {
+    /// Starts configuring a codec for the cookie called `name`.
+    ///
+    /// ```
+    /// let builder = sealed_session::Codec::builder("__Secure-session");
+    /// assert!(builder.build().is_err(), "no keys configured");
+    /// ```
+    pub fn builder(name: impl Into<String>) -> CodecBuilder {
+        CodecBuilder {
+            name: name.into(),
+            ring: None,
+            mode: Mode::Sealed,
+            max_age: DEFAULT_MAX_AGE,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+            compression: Compression::default(),
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            pad_to: None,
+            refresh_after: DEFAULT_REFRESH_AFTER,
+            cookie: CookieOptions::default(),
+        }
+    }
+
+    /// The cookie name this codec seals for.
+    ///
+    /// ```
+    /// # let codec = sealed_session::Codec::builder("sid")
+    /// #     .key_ring(sealed_session::KeyRing::ephemeral_for_development()).build()?;
+    /// assert_eq!(codec.name(), "sid");
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key ring.
+    ///
+    /// ```
+    /// # let codec = sealed_session::Codec::builder("sid")
+    /// #     .key_ring(sealed_session::KeyRing::ephemeral_for_development()).build()?;
+    /// assert_eq!(codec.key_ring().len(), 1);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// The sealed lifetime in seconds.
+    ///
+    /// ```
+    /// # let codec = sealed_session::Codec::builder("sid")
+    /// #     .key_ring(sealed_session::KeyRing::ephemeral_for_development()).build()?;
+    /// assert_eq!(codec.max_age(), 86_400);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn max_age(&self) -> u64 {
+        self.max_age
+    }
+
+    /// Seals `session` into a cookie value, with the current time and a fresh
+    /// random nonce. Fails with [`Error::TooLarge`] if cookie name and value
+    /// together exceed the cookie size limit.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, KeyRing};
+    /// # let codec = Codec::builder("sid").key_ring(KeyRing::ephemeral_for_development()).build()?;
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Session { user: u64 }
+    /// let value = codec.seal(&Session { user: 7 })?;
+    /// assert_eq!(codec.open::<Session>(&value)?.session, Session { user: 7 });
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn seal<T: Serialize + ?Sized>(&self, session: &T) -> Result<String> {
+        self.seal_at(session, now_unix(), random_nonce())
+    }
+
+    /// Opens a cookie value at the current time.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, Error, KeyRing};
+    /// # let codec = Codec::builder("sid").key_ring(KeyRing::ephemeral_for_development()).build()?;
+    /// assert_eq!(codec.open::<DynamicSession>("AAAA").unwrap_err(),
+    ///            Error::Malformed { reason: "too short to be a sealed value" });
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn open<T: DeserializeOwned>(&self, value: &str) -> Result<Opened<T>> {
+        self.open_at(value, now_unix())
+    }
+}
+
+impl fmt::Debug for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Codec")
+            .field("name", &self.name)
+            .field("ring", &self.ring)
+            .field("mode", &self.mode)
+            .field("max_age", &self.max_age)
+            .field("clock_skew", &self.clock_skew)
+            .field("compression", &self.compression)
+            .field("max_decompressed", &self.max_decompressed)
+            .field("pad_to", &self.pad_to)
+            .field("cookie", &self.cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Codec`]; [`CodecBuilder::build`] validates everything at
+/// once, so a misconfiguration stops the server at start-up.
+///
+/// ```
+/// use std::time::Duration;
+/// use sealed_session::{Codec, Compression, KeyRing};
+/// let codec = Codec::builder("session")
+///     .key_ring(KeyRing::ephemeral_for_development())
+///     .max_age(Duration::from_secs(3600))
+///     .compression(Compression::Off)
+///     .build()?;
+/// assert_eq!(codec.max_age(), 3600);
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct CodecBuilder {
+    pub(crate) name: String,
+    pub(crate) ring: Option<Arc<KeyRing>>,
+    pub(crate) mode: Mode,
+    pub(crate) max_age: Duration,
+    pub(crate) clock_skew: Duration,
+    pub(crate) compression: Compression,
+    pub(crate) max_decompressed: usize,
+    pub(crate) pad_to: Option<usize>,
+    pub(crate) refresh_after: f64,
+    pub(crate) cookie: CookieOptions,
+}
+
+impl CodecBuilder {
+    /// The keys to seal and open with. Required, unless
+    /// [`CodecBuilder::development_key`] is called explicitly.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, Key, KeyRing};
+    /// let ring = KeyRing::from_keys([Key::generate()])?;
+    /// let codec = Codec::builder("sid").key_ring(ring).build()?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn key_ring(mut self, ring: impl Into<Arc<KeyRing>>) -> Self {
+        self.ring = Some(ring.into());
+        self
+    }
+
+    /// Uses a fresh ephemeral key and logs a warning: every cookie dies with
+    /// the process. For development only.
+    ///
+    /// ```
+    /// let codec = sealed_session::Codec::builder("sid").development_key().build()?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn development_key(self) -> Self {
+        self.key_ring(KeyRing::ephemeral_for_development())
+    }
+
+    /// Sealed (encrypted, the default) or signed-only.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, Mode};
+    /// let codec = Codec::builder("prefs").development_key().mode(Mode::SignedOnly).build()?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How long a sealed session lives (default one day). It is written
+    /// inside the authenticated data; the cookie's Max-Age follows it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = sealed_session::Codec::builder("sid").max_age(Duration::from_secs(600));
+    /// ```
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far servers' clocks may disagree (default 60 s, at most 1 hour).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = sealed_session::Codec::builder("sid").clock_skew(Duration::from_secs(15));
+    /// ```
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// How bodies are compressed (default zstd level 3, only when shorter).
+    ///
+    /// ```
+    /// let b = sealed_session::Codec::builder("sid").compression(sealed_session::Compression::Off);
+    /// ```
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Bound on a decompressed body (default 64 KiB). Opening refuses larger
+    /// bodies before decompressing anything, even under a valid key.
+    ///
+    /// ```
+    /// let b = sealed_session::Codec::builder("sid").max_decompressed_size(16 * 1024);
+    /// ```
+    pub fn max_decompressed_size(mut self, bytes: usize) -> Self {
+        self.max_decompressed = bytes;
+        self
+    }
+
+    /// Pads the plaintext to a multiple of `bucket` bytes, so a value's length
+    /// reveals only its bucket (against the compression length side channel).
+    ///
+    /// ```
+    /// let b = sealed_session::Codec::builder("sid").pad_to_multiple_of(256);
+    /// ```
+    pub fn pad_to_multiple_of(mut self, bucket: usize) -> Self {
+        self.pad_to = Some(bucket);
+        self
+    }
+
+    /// Share of the lifetime (0.0 to 1.0, default 0.5) after which an opened
+    /// session is flagged [`Reseal::Refresh`] (sliding expiry). 1.0 disables
+    /// refreshes.
+    ///
+    /// ```
+    /// let b = sealed_session::Codec::builder("sid").refresh_after(0.75);
+    /// ```
+    pub fn refresh_after(mut self, share: f64) -> Self {
+        self.refresh_after = share;
+        self
+    }
+
+    /// Validates the configuration and prepares every per-key state.
+    ///
+    /// ```
+    /// let err = sealed_session::Codec::builder("bad name").development_key().build().unwrap_err();
+    /// assert!(err.to_string().contains("cookie name"));
+    /// ```
+    pub fn build(self) -> Result<Codec> {
+        let ring = self.ring.ok_or_else(|| {
+            Error::config(
+                "no keys configured: give the codec a key ring (for example from \
+                 SEALED_SESSION_KEYS; generate a key with `sealed-session keygen`), or call \
+                 .development_key() explicitly for an ephemeral development key",
+            )
+        })?;
+        validate_cookie_name(&self.name)?;
+        let max_age = self.max_age.as_secs();
+        if max_age == 0 {
+            return Err(Error::config("max_age must be at least one second"));
+        }
+        let clock_skew = self.clock_skew.as_secs();
+        if clock_skew > 3600 {
+            return Err(Error::config(
+                "clock_skew above one hour defeats expiry: synchronize the servers' clocks",
+            ));
+        }
+        if let Compression::Zstd { level } = self.compression {
+            if !(1..=19).contains(&level) {
+                return Err(Error::config("zstd level must be between 1 and 19"));
+            }
+        }
+        if let Some(bucket) = self.pad_to {
+            if !(1..=4096).contains(&bucket) {
+                return Err(Error::config(
+                    "padding bucket must be between 1 and 4096 bytes",
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.refresh_after) {
+            return Err(Error::config(
+                "refresh_after is a share between 0.0 and 1.0",
+            ));
+        }
+        let cookie = self.cookie.validated(&self.name)?;
+        let name_len = u16::try_from(self.name.len())
+            .map_err(|_| Error::config("cookie name is longer than 65535 bytes"))?;
+        let per_key = ring
+            .entries()
+            .iter()
+            .map(|entry| {
+                let mut aad = Vec::with_capacity(1 + KEY_ID_LEN + self.name.len());
+                aad.push(VERSION_SEALED);
+                aad.extend_from_slice(entry.id.as_bytes());
+                aad.extend_from_slice(self.name.as_bytes());
+                let mut mac = entry.mac.clone();
+                mac.update(&name_len.to_be_bytes());
+                mac.update(self.name.as_bytes());
+                PerKey { aad, mac }
+            })
+            .collect();
+        Ok(Codec {
+            name: self.name,
+            ring,
+            per_key,
+            mode: self.mode,
+            max_age,
+            clock_skew,
+            compression: self.compression,
+            max_decompressed: self.max_decompressed,
+            pad_to: self.pad_to,
+            refresh_after: self.refresh_after,
+            cookie,
+        })
+    }
+}
+
+/// RFC 6265 cookie-name: a token, so no controls, spaces or separators.
+fn validate_cookie_name(name: &str) -> Result<()> {
+    const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={} \t";
+    if name.is_empty() {
+        return Err(Error::config("the cookie name must not be empty"));
+    }
+    if let Some(bad) = name
+        .bytes()
+        .find(|b| !b.is_ascii_graphic() || SEPARATORS.contains(b))
+    {
+        return Err(Error::config(format!(
+            "the cookie name may not contain {:?}: use letters, digits and - _ . only",
+            bad as char
+        )));
+    }
+    Ok(())
+}
+
+/// The shell's clock: Unix seconds now.
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The shell's randomness: a nonce from the thread-local CSPRNG (ChaCha
+/// reseeded from the OS), which avoids a system call per value.
+pub(crate) fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    nonce
+}

@@ -1,0 +1,198 @@
+//! Body compression: zstd in its magicless frame format, with compression
+//! contexts reused per thread.
+//!
+//! zstd was chosen by measurement on realistic session payloads (see
+//! BENCHMARKS.md). The frame omits the magic number, checksum, dictionary id
+//! and content size: the AEAD tag already guarantees integrity, and the
+//! uncompressed length is written in front of the frame instead, so the bound
+//! on decompressed size is checked before any decompression starts.
+
+use std::cell::RefCell;
+
+use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
+
+use crate::error::{Error, Result};
+use crate::format::{put_varint, take_varint};
+
+/// How session bodies are compressed.
+///
+/// ```
+/// use sealed_session::Compression;
+/// assert_eq!(Compression::default(), Compression::Zstd { level: 3 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Never compress. Use it for sessions that mix secrets with data an
+    /// attacker can influence, to close the compression length side channel
+    /// (SECURITY.md).
+    Off,
+    /// zstd at this level (1 to 19), used only when it makes the value
+    /// shorter.
+    Zstd {
+        /// zstd compression level.
+        level: i32,
+    },
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Zstd { level: 3 }
+    }
+}
+
+/// Below this many bytes of JSON, compression never pays for its framing.
+pub(crate) const MIN_COMPRESS_LEN: usize = 64;
+
+thread_local! {
+    static CCTX: RefCell<Option<CCtx<'static>>> = const { RefCell::new(None) };
+    static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+fn new_cctx(level: i32) -> Result<CCtx<'static>> {
+    let mut cctx = CCtx::create();
+    let ok = [
+        CParameter::Format(FrameFormat::Magicless),
+        CParameter::ContentSizeFlag(false),
+        CParameter::ChecksumFlag(false),
+        CParameter::DictIdFlag(false),
+        CParameter::CompressionLevel(level),
+    ]
+    .into_iter()
+    .all(|p| cctx.set_parameter(p).is_ok());
+    if ok {
+        Ok(cctx)
+    } else {
+        Err(Error::config(
+            "zstd rejected the compression settings: use a level between 1 and 19",
+        ))
+    }
+}
+
+fn new_dctx() -> Result<DCtx<'static>> {
+    let mut dctx = DCtx::create();
+    dctx.set_parameter(DParameter::Format(FrameFormat::Magicless))
+        .map_err(|_| Error::Decompression)?;
+    Ok(dctx)
+}
+
+/// Appends `varint(src.len()) || zstd frame` to `out` and returns true, or
+/// leaves `out` unchanged and returns false when that would not be shorter
+/// than `src` itself.
+pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) -> Result<bool> {
+    let start = out.len();
+    put_varint(out, src.len() as u64);
+    let body = out.len();
+    out.resize(body + zstd_safe::compress_bound(src.len()), 0);
+    let written = CCTX.with(|cell| -> Result<usize> {
+        let mut fallback = None;
+        let mut guard = cell.try_borrow_mut().ok();
+        let slot = match guard.as_deref_mut() {
+            Some(slot) => slot,
+            None => &mut fallback,
+        };
+        if slot.is_none() {
+            *slot = Some(new_cctx(level)?);
+        }
+        let cctx = slot
+            .as_mut()
+            .ok_or_else(|| Error::config("zstd context unavailable"))?;
+        cctx.set_parameter(CParameter::CompressionLevel(level))
+            .map_err(|_| Error::config("zstd compression level must be between 1 and 19"))?;
+        let dst = out.get_mut(body..).unwrap_or(&mut []);
+        cctx.compress2(dst, src)
+            .map_err(|_| Error::config("zstd failed to compress the session"))
+    })?;
+    if body - start + written < src.len() {
+        out.truncate(body + written);
+        Ok(true)
+    } else {
+        out.truncate(start);
+        Ok(false)
+    }
+}
+
+/// Reads `varint(len) || zstd frame` and decompresses it, refusing before any
+/// work when `len` exceeds `max`.
+pub(crate) fn decompress(input: &[u8], max: usize) -> Result<Vec<u8>> {
+    let (len, frame) = take_varint(input)?;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > max {
+        return Err(Error::TooLarge {
+            what: "decompressed session",
+            size: len,
+            limit: max,
+        });
+    }
+    let mut out = Vec::with_capacity(len);
+    DCTX.with(|cell| -> Result<()> {
+        let mut fallback = None;
+        let mut guard = cell.try_borrow_mut().ok();
+        let slot = match guard.as_deref_mut() {
+            Some(slot) => slot,
+            None => &mut fallback,
+        };
+        if slot.is_none() {
+            *slot = Some(new_dctx()?);
+        }
+        let dctx = slot.as_mut().ok_or(Error::Decompression)?;
+        dctx.decompress(&mut out, frame)
+            .map_err(|_| Error::Decompression)?;
+        Ok(())
+    })?;
+    if out.len() != len {
+        return Err(Error::Decompression);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compresses_repetitive_json_and_round_trips() {
+        let json = br#"{"cart":[{"sku":1,"title":"a long product title"},{"sku":2,"title":"a long product title"}]}"#.repeat(4);
+        let mut out = Vec::new();
+        assert!(compress_into(&json, 3, &mut out).unwrap());
+        assert!(out.len() < json.len());
+        assert_eq!(decompress(&out, 1 << 16).unwrap(), json);
+    }
+
+    #[test]
+    fn refuses_incompressible_input() {
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut out = vec![9u8];
+        assert!(!compress_into(&noise, 3, &mut out).unwrap());
+        assert_eq!(out, vec![9u8]);
+    }
+
+    #[test]
+    fn bound_is_checked_before_decompressing() {
+        let json = vec![b'a'; 100_000];
+        let mut out = Vec::new();
+        assert!(compress_into(&json, 3, &mut out).unwrap());
+        assert_eq!(
+            decompress(&out, 65_536),
+            Err(Error::TooLarge {
+                what: "decompressed session",
+                size: 100_000,
+                limit: 65_536
+            })
+        );
+    }
+
+    #[test]
+    fn lying_length_prefix_is_rejected() {
+        let json = vec![b'a'; 1000];
+        let mut out = Vec::new();
+        assert!(compress_into(&json, 3, &mut out).unwrap());
+        // Claim 999 bytes: the frame does not fit.
+        let mut lie = Vec::new();
+        put_varint(&mut lie, 999);
+        lie.extend_from_slice(out.get(2..).unwrap());
+        assert_eq!(decompress(&lie, 65_536), Err(Error::Decompression));
+    }
+}

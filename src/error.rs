@@ -1,0 +1,217 @@
+//! The one error type of the crate.
+//!
+//! Every variant says what happened and what to do about it. No variant ever
+//! carries key material or session content: a deserialization error keeps only
+//! its category and position, never the offending value.
+
+use std::fmt;
+
+use crate::key::KeyId;
+
+/// Everything that can go wrong while building a codec, sealing or opening a
+/// session.
+///
+/// For a web request, any error from decoding means "no session"; use
+/// [`Error::is_invalid_cookie`] to tell a bad cookie (client's fault, log at
+/// debug level) from a server problem (configuration, serialization).
+///
+/// ```
+/// use sealed_session::{Codec, DynamicSession, KeyRing};
+/// # fn main() -> Result<(), sealed_session::Error> {
+/// let codec = Codec::builder("session").key_ring(KeyRing::ephemeral_for_development()).build()?;
+/// let err = codec.open::<DynamicSession>("not a sealed value").unwrap_err();
+/// assert!(err.is_invalid_cookie());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The value is not a well-formed sealed value: bad base64, too short,
+    /// unknown format version, or a layout error after authentication.
+    Malformed {
+        /// Which check failed (a fixed description, never input data).
+        reason: &'static str,
+    },
+    /// Authentication failed: the value was altered, sealed for another cookie
+    /// name, or sealed under a different key with the same id.
+    Unauthenticated,
+    /// The value names a key id that is not in the key ring.
+    UnknownKey {
+        /// The id read from the value's header.
+        key_id: KeyId,
+    },
+    /// The value was sealed under a key that has been revoked.
+    RevokedKey {
+        /// The revoked key's id.
+        key_id: KeyId,
+    },
+    /// The value was sealed under a retired key whose deadline has passed.
+    RetiredKey {
+        /// The retired key's id.
+        key_id: KeyId,
+        /// The deadline, Unix seconds.
+        deadline: u64,
+    },
+    /// The sealed lifetime is over.
+    Expired {
+        /// When the session expired, Unix seconds.
+        expired_at: u64,
+        /// The time of the check, Unix seconds.
+        now: u64,
+    },
+    /// The value claims to be issued in the future (beyond the clock-skew
+    /// allowance).
+    NotYetValid {
+        /// The sealed issued-at time, Unix seconds.
+        issued_at: u64,
+        /// The time of the check, Unix seconds.
+        now: u64,
+    },
+    /// Something is larger than its limit.
+    TooLarge {
+        /// What was measured.
+        what: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The compressed body is corrupt (after authentication: only a holder of
+    /// the key can produce this).
+    Decompression,
+    /// The session could not be turned into JSON.
+    Serialize {
+        /// The serde_json error category.
+        category: &'static str,
+    },
+    /// The opened JSON does not fit the requested session type.
+    Deserialize {
+        /// The serde_json error category.
+        category: &'static str,
+        /// Line of the error inside the JSON document.
+        line: usize,
+        /// Column of the error inside the JSON document.
+        column: usize,
+    },
+    /// The codec, key ring or cookie settings are invalid.
+    Config {
+        /// What is wrong and how to fix it (never key material).
+        message: String,
+    },
+}
+
+impl Error {
+    /// True when the error is the client's cookie being unusable (malformed,
+    /// forged, expired, under an unknown or withdrawn key, too large): the
+    /// request simply has no session. False for server-side problems.
+    ///
+    /// ```
+    /// use sealed_session::Error;
+    /// assert!(Error::Unauthenticated.is_invalid_cookie());
+    /// assert!(!Error::Config { message: "x".into() }.is_invalid_cookie());
+    /// ```
+    pub fn is_invalid_cookie(&self) -> bool {
+        !matches!(self, Error::Config { .. } | Error::Serialize { .. })
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn malformed(reason: &'static str) -> Self {
+        Error::Malformed { reason }
+    }
+
+    pub(crate) fn serialize(err: &serde_json::Error) -> Self {
+        Error::Serialize {
+            category: category(err),
+        }
+    }
+
+    pub(crate) fn deserialize(err: &serde_json::Error) -> Self {
+        Error::Deserialize {
+            category: category(err),
+            line: err.line(),
+            column: err.column(),
+        }
+    }
+}
+
+fn category(err: &serde_json::Error) -> &'static str {
+    match err.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "eof",
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed { reason } => write!(
+                f,
+                "malformed session cookie ({reason}): treat the request as having no session"
+            ),
+            Error::Unauthenticated => f.write_str(
+                "session cookie failed authentication (altered, sealed for another cookie name, \
+                 or sealed under a different key): treat the request as having no session",
+            ),
+            Error::UnknownKey { key_id } => write!(
+                f,
+                "session cookie was sealed under key {key_id}, which is not in the key ring: \
+                 add that key as active if it is yours, otherwise ignore the cookie"
+            ),
+            Error::RevokedKey { key_id } => write!(
+                f,
+                "session cookie was sealed under revoked key {key_id}: the user must sign in again"
+            ),
+            Error::RetiredKey { key_id, deadline } => write!(
+                f,
+                "session cookie was sealed under key {key_id}, retired since {deadline} \
+                 (Unix seconds): the user must sign in again"
+            ),
+            Error::Expired { expired_at, now } => write!(
+                f,
+                "session expired at {expired_at}, now is {now} (Unix seconds): start a new session"
+            ),
+            Error::NotYetValid { issued_at, now } => write!(
+                f,
+                "session claims to be issued at {issued_at}, after now {now} plus the clock-skew \
+                 allowance: check the servers' clocks or raise the allowance"
+            ),
+            Error::TooLarge { what, size, limit } => write!(
+                f,
+                "{what} is {size} bytes, the limit is {limit}: store less in the session, \
+                 enable compression or chunking, or raise the limit"
+            ),
+            Error::Decompression => f.write_str(
+                "sealed session body failed to decompress: the sealing server has a different \
+                 configuration or a bug; treat the request as having no session",
+            ),
+            Error::Serialize { category } => write!(
+                f,
+                "session could not be serialized to JSON ({category} error): check the \
+                 session type's Serialize implementation (maps need string keys)"
+            ),
+            Error::Deserialize {
+                category,
+                line,
+                column,
+            } => write!(
+                f,
+                "session JSON does not match the requested type ({category} error at line \
+                 {line}, column {column}): the session type changed; add #[serde(default)] \
+                 to new fields or treat the request as having no session"
+            ),
+            Error::Config { message } => write!(f, "invalid configuration: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,288 @@
+//! The functional core: sealing and opening with the time and the nonce
+//! passed in. Nothing here reads a clock, draws randomness or does I/O.
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use xaes_256_gcm::aead::AeadInOut;
+
+use crate::codec::{Codec, Mode, Opened, Reseal};
+use crate::compression::{self, Compression, MIN_COMPRESS_LEN};
+use crate::error::{Error, Result};
+use crate::format::{
+    put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
+    FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_SEALED,
+    VERSION_SIGNED,
+};
+use crate::key::KeyId;
+use crate::signed;
+
+/// JSON of a session, serialized once.
+pub(crate) fn to_json<T: Serialize + ?Sized>(session: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(session).map_err(|e| Error::serialize(&e))
+}
+
+impl Codec {
+    /// Seals `session` at time `now` (Unix seconds) with the given nonce: the
+    /// pure core of [`Codec::seal`]. The nonce must be unique per value; pass
+    /// fixed ones only in tests and vectors.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, Key, KeyRing};
+    /// let codec = Codec::builder("sid")
+    ///     .key_ring(KeyRing::from_keys([Key::from_bytes([1; 32])])?)
+    ///     .build()?;
+    /// let a = codec.seal_at(&DynamicSession::new(), 1_700_000_000, [0; 24])?;
+    /// let b = codec.seal_at(&DynamicSession::new(), 1_700_000_000, [0; 24])?;
+    /// assert_eq!(a, b, "deterministic given time and nonce");
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn seal_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<String> {
+        let json = to_json(session)?;
+        let value = self.seal_json_at(&json, now, nonce)?;
+        let size = self.name.len() + value.len();
+        let limit = self.cookie.max_cookie_size;
+        if size > limit {
+            return Err(Error::TooLarge {
+                what: "cookie name and sealed value",
+                size,
+                limit,
+            });
+        }
+        Ok(value)
+    }
+
+    /// Seals already-serialized JSON without the cookie size check (the
+    /// cookie layer checks, or chunks, the result).
+    pub(crate) fn seal_json_at(
+        &self,
+        json: &[u8],
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<String> {
+        match self.mode {
+            Mode::Sealed => self.seal_sealed(json, now, nonce),
+            Mode::SignedOnly => signed::sign(self, json, now),
+        }
+    }
+
+    fn seal_sealed(&self, json: &[u8], now: u64, nonce: [u8; NONCE_LEN]) -> Result<String> {
+        let entry = self.ring.primary_entry();
+        let per_key = self.primary_per_key()?;
+        let mut buf = Vec::with_capacity(HEADER_LEN + 21 + json.len() + TAG_LEN + 64);
+        buf.push(VERSION_SEALED);
+        buf.extend_from_slice(entry.id.as_bytes());
+        buf.extend_from_slice(&nonce);
+        let flags_at = buf.len();
+        buf.push(FLAG_BODY_JSON);
+        put_varint(&mut buf, now);
+        put_varint(&mut buf, self.max_age);
+        let mut flags = FLAG_BODY_JSON;
+        let compressed = match self.compression {
+            Compression::Zstd { level } if json.len() >= MIN_COMPRESS_LEN => {
+                compression::compress_into(json, level, &mut buf)?
+            }
+            _ => false,
+        };
+        if compressed {
+            flags |= FLAG_BODY_ZSTD;
+        } else {
+            buf.extend_from_slice(json);
+        }
+        if let Some(bucket) = self.pad_to {
+            flags |= FLAG_PADDED;
+            buf.push(0x80);
+            let plaintext_len = buf.len() - HEADER_LEN;
+            let padded = plaintext_len.div_ceil(bucket) * bucket;
+            buf.resize(HEADER_LEN + padded, 0);
+        }
+        if let Some(f) = buf.get_mut(flags_at) {
+            *f = flags;
+        }
+        let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
+        let nonce_ref = header
+            .get(1 + 4..)
+            .and_then(|n| <&[u8; NONCE_LEN]>::try_from(n).ok())
+            .ok_or_else(|| Error::config("internal: bad header layout"))?;
+        let tag = entry
+            .cipher
+            .encrypt_inout_detached(&(*nonce_ref).into(), &per_key.aad, plaintext.into())
+            .map_err(|_| Error::config("session too large for AES-GCM"))?;
+        buf.extend_from_slice(&tag);
+        Ok(B64.encode(&buf))
+    }
+
+    pub(crate) fn primary_per_key(&self) -> Result<&crate::codec::PerKey> {
+        self.per_key
+            .get(self.ring.primary_index())
+            .ok_or_else(|| Error::config("internal: key ring and codec disagree"))
+    }
+
+    /// Opens a cookie value at time `now` (Unix seconds): the pure core of
+    /// [`Codec::open`].
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, Error, Key, KeyRing};
+    /// let codec = Codec::builder("sid")
+    ///     .key_ring(KeyRing::from_keys([Key::from_bytes([1; 32])])?)
+    ///     .build()?;
+    /// let value = codec.seal_at(&DynamicSession::new(), 1_000, [0; 24])?;
+    /// assert!(codec.open_at::<DynamicSession>(&value, 1_000).is_ok());
+    /// assert!(matches!(
+    ///     codec.open_at::<DynamicSession>(&value, 1_000 + 86_400 + 60),
+    ///     Err(Error::Expired { .. })
+    /// ));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn open_at<T: DeserializeOwned>(&self, value: &str, now: u64) -> Result<Opened<T>> {
+        let limit = self.cookie.max_value_len();
+        if value.len() > limit {
+            return Err(Error::TooLarge {
+                what: "cookie value",
+                size: value.len(),
+                limit,
+            });
+        }
+        let mut raw = B64
+            .decode(value)
+            .map_err(|_| Error::malformed("not unpadded base64url"))?;
+        let opened = match (self.mode, raw.first().copied()) {
+            (Mode::Sealed, Some(VERSION_SEALED)) => self.open_sealed(&mut raw, now)?,
+            (Mode::SignedOnly, Some(VERSION_SIGNED)) => signed::verify(self, &raw, now)?,
+            _ => return Err(Error::malformed("unknown format version")),
+        };
+        let session =
+            serde_json::from_slice(opened.json.as_ref(&raw)).map_err(|e| Error::deserialize(&e))?;
+        Ok(Opened {
+            session,
+            key_id: opened.key_id,
+            issued_at: opened.issued_at,
+            expires_at: opened.expires_at,
+            reseal: opened.reseal,
+        })
+    }
+
+    fn open_sealed(&self, raw: &mut [u8], now: u64) -> Result<Authentic> {
+        let (header, _, tag) = split_sealed(raw)?;
+        let key_id = KeyId(header.key_id);
+        let nonce = (*header.nonce).into();
+        let tag = (*tag).into();
+        let (index, entry) = self.ring.opener(key_id, now)?;
+        let aad = self
+            .per_key
+            .get(index)
+            .map(|k| k.aad.as_slice())
+            .ok_or(Error::UnknownKey { key_id })?;
+        let end = raw.len() - TAG_LEN;
+        let plaintext = raw
+            .get_mut(HEADER_LEN..end)
+            .ok_or_else(|| Error::malformed("too short to be a sealed value"))?;
+        entry
+            .cipher
+            .decrypt_inout_detached(&nonce, aad, plaintext.into(), &tag)
+            .map_err(|_| Error::Unauthenticated)?;
+        // Authenticated from here on: only a key holder wrote these bytes.
+        let (&flags, rest) = plaintext
+            .split_first()
+            .ok_or_else(|| Error::malformed("empty plaintext"))?;
+        if flags & !FLAG_KNOWN != 0 {
+            return Err(Error::malformed("unknown flags: sealed by a newer version"));
+        }
+        let (issued_at, rest) = take_varint(rest)?;
+        let (max_age, rest) = take_varint(rest)?;
+        let expires_at = self.check_time(issued_at, max_age, now)?;
+        let mut body = rest;
+        if flags & FLAG_PADDED != 0 {
+            let marker = body
+                .iter()
+                .rposition(|&b| b != 0)
+                .ok_or_else(|| Error::malformed("padding without marker"))?;
+            if body.get(marker) != Some(&0x80) {
+                return Err(Error::malformed("bad padding marker"));
+            }
+            body = body.get(..marker).unwrap_or(&[]);
+        }
+        let body_start = end - rest.len();
+        let json = match flags & FLAG_COMPRESSION_MASK {
+            FLAG_BODY_JSON => Json::Range(body_start, body_start + body.len()),
+            FLAG_BODY_ZSTD => Json::Owned(compression::decompress(body, self.max_decompressed)?),
+            _ => {
+                return Err(Error::malformed(
+                    "unknown compression: sealed by a newer version",
+                ))
+            }
+        };
+        Ok(Authentic {
+            json,
+            key_id,
+            issued_at,
+            expires_at,
+            reseal: self.reseal_reason(key_id, issued_at, max_age, now),
+        })
+    }
+
+    /// Checks issued-at and expiry (only ever after authentication) and
+    /// returns expires-at.
+    pub(crate) fn check_time(&self, issued_at: u64, max_age: u64, now: u64) -> Result<u64> {
+        let expires_at = issued_at
+            .checked_add(max_age)
+            .ok_or_else(|| Error::malformed("expiry overflows"))?;
+        if issued_at > now.saturating_add(self.clock_skew) {
+            return Err(Error::NotYetValid { issued_at, now });
+        }
+        if now >= expires_at.saturating_add(self.clock_skew) {
+            return Err(Error::Expired {
+                expired_at: expires_at,
+                now,
+            });
+        }
+        Ok(expires_at)
+    }
+
+    pub(crate) fn reseal_reason(
+        &self,
+        key_id: KeyId,
+        issued_at: u64,
+        max_age: u64,
+        now: u64,
+    ) -> Option<Reseal> {
+        if key_id != self.ring.primary_id() {
+            return Some(Reseal::NotPrimaryKey);
+        }
+        let refresh_at = issued_at.saturating_add((max_age as f64 * self.refresh_after) as u64);
+        if self.refresh_after < 1.0 && now >= refresh_at {
+            return Some(Reseal::Refresh);
+        }
+        None
+    }
+}
+
+/// Where the authenticated JSON is: a range of the decoded buffer (stored
+/// uncompressed) or a freshly decompressed buffer.
+pub(crate) enum Json {
+    Range(usize, usize),
+    Owned(Vec<u8>),
+}
+
+impl Json {
+    pub(crate) fn as_ref<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match self {
+            Json::Range(start, end) => raw.get(*start..*end).unwrap_or(&[]),
+            Json::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// What an authenticated value yields before deserialization.
+pub(crate) struct Authentic {
+    pub(crate) json: Json,
+    pub(crate) key_id: KeyId,
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) reseal: Option<Reseal>,
+}

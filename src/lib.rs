@@ -36,9 +36,11 @@ mod compression;
 mod cookie_options;
 mod error;
 mod format;
+mod inspect;
 mod key;
 mod key_derivation;
 mod key_ring;
+mod key_ring_config;
 mod seal;
 mod signed;
 
@@ -50,9 +52,11 @@ pub use compression::Compression;
 pub use cookie_options::BROWSER_COOKIE_LIMIT;
 pub use error::{Error, Result};
 pub use format::{KEY_LEN, NONCE_LEN};
+pub use inspect::{inspect, Inspection};
 pub use key::{Key, KeyId};
 pub use key_derivation::derive_key;
 pub use key_ring::{KeyRing, KeyRingBuilder, KeyState};
+pub use key_ring_config::KeyRingConfig;
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;

@@ -1,0 +1,129 @@
+//! The `--help` texts, one per command.
+
+pub const TOP: &str = "\
+sealed-session: signed and encrypted cookie sessions, for operators
+
+USAGE:
+    sealed-session keygen
+    sealed-session seal --name NAME [--max-age SECONDS] [--signed] < session.json
+    sealed-session open --name NAME [--signed] [--cookie-header] < value
+    sealed-session inspect [--name NAME] < value
+    sealed-session keys check [--keys-file PATH]
+
+KEYS:
+    seal, open, inspect and `keys check` read the key ring from --keys-file PATH,
+    or else from the environment variable SEALED_SESSION_KEYS: comma-separated
+    base64url keys, the first one seals, all of them open. A key file holds one
+    entry per line: `primary KEY`, `active KEY`, `retired KEY until TIME`,
+    `revoked KEY`, or a bare KEY (primary if first, active otherwise); `#` starts
+    a comment. A file starting with `{` is read as JSON:
+    {\"keys\": [{\"key\": \"...\", \"state\": \"primary\"}, ...]}.
+
+EXIT STATUS:
+    0 on success. 1 on any failure: nothing on stdout, one `error:` line on stderr.
+
+Run `sealed-session COMMAND --help` for the options of one command.
+";
+
+const KEYGEN: &str = "\
+sealed-session keygen: print one new random key
+
+USAGE:
+    sealed-session keygen
+
+Prints 32 random bytes from the operating system as unpadded base64url (43
+characters) and a newline. Treat the output as a secret.
+";
+
+const SEAL: &str = "\
+sealed-session seal: seal a JSON session into a cookie value
+
+USAGE:
+    sealed-session seal --name NAME [--max-age SECONDS] [--signed] [--keys-file PATH]
+    sealed-session seal --name NAME --set-cookie --domain DOMAIN [--path PATH]
+                        [--same-site lax|strict|none] [--chunks N] ...
+
+Reads one JSON document on stdin and prints the sealed cookie value on one line,
+sealed under the primary key (the first key of SEALED_SESSION_KEYS).
+
+OPTIONS:
+    --name NAME         cookie name; the value opens only under this name (required)
+    --max-age SECONDS   sealed lifetime (default 86400, one day)
+    --signed            signed-only value: the page's script can read the JSON
+                        (never for secrets)
+    --keys-file PATH    key ring file instead of SEALED_SESSION_KEYS
+    --set-cookie        print whole Set-Cookie header values, one per line
+    --domain DOMAIN     with --set-cookie: the parent domain sharing the cookie
+                        (required with --set-cookie)
+    --path PATH         with --set-cookie: cookie path (default /)
+    --same-site MODE    with --set-cookie: lax (default), strict or none
+    --chunks N          with --set-cookie: split a large session over at most N
+                        cookies (default 1: no chunking)
+
+A session too large for one cookie fails with an error stating its size and the
+limit, unless --chunks allows enough cookies.
+";
+
+const OPEN: &str = "\
+sealed-session open: open a sealed cookie value and print its JSON
+
+USAGE:
+    sealed-session open --name NAME [--signed] [--keys-file PATH]
+    sealed-session open --name NAME --cookie-header [--chunks N] ...
+
+Reads one sealed value on stdin (a trailing newline is ignored) and prints the
+JSON document. Any key of the ring that is not revoked or past its deadline
+opens it. On failure nothing is printed on stdout, one line starting with
+`error:` names the reason on stderr, and the exit status is 1.
+
+OPTIONS:
+    --name NAME         cookie name the value was sealed for (required)
+    --signed            the value is signed-only (sealed with seal --signed)
+    --cookie-header     stdin is a whole Cookie request header
+                        (`a=1; NAME=...; NAME.1=...`), not a bare value
+    --chunks N          with --cookie-header: the most cookies one session may
+                        span (default 16, the crate's maximum)
+    --keys-file PATH    key ring file instead of SEALED_SESSION_KEYS
+";
+
+const INSPECT: &str = "\
+sealed-session inspect: show what is known about a cookie value
+
+USAGE:
+    sealed-session inspect [--name NAME] [--keys-file PATH] < value
+
+Without keys, prints what anyone can read: format version, key id and length
+(and, for signed-only values, the unverified times). With keys (SEALED_SESSION_KEYS
+or --keys-file), also the state of the key it names; with --name as well, whether
+it opens, issued-at, expires-at and whether it should be re-sealed. Never prints
+the session itself.
+
+OPTIONS:
+    --name NAME         cookie name, needed to authenticate the value
+    --keys-file PATH    key ring file instead of SEALED_SESSION_KEYS
+";
+
+const KEYS: &str = "\
+sealed-session keys check: validate a key ring
+
+USAGE:
+    sealed-session keys check [--keys-file PATH]
+
+Validates the key ring from --keys-file PATH or SEALED_SESSION_KEYS (exactly one
+primary key, no key twice, every key 32 bytes of base64url) and prints each key's
+origin, id and state. Never prints key material. Exit status 1 with an `error:`
+line naming the faulty line if the ring is invalid.
+";
+
+/// The help for `command`, or the overview.
+pub fn for_command(command: Option<&str>) -> String {
+    match command {
+        Some("keygen") => KEYGEN,
+        Some("seal") => SEAL,
+        Some("open") => OPEN,
+        Some("inspect") => INSPECT,
+        Some("keys") => KEYS,
+        _ => TOP,
+    }
+    .to_owned()
+}

@@ -140,7 +140,12 @@ fn codec(v: &Vector) -> Codec {
 fn session(v: &Vector) -> DynamicSession {
     let session: DynamicSession = serde_json::from_str(v.json).unwrap();
     // The vector's JSON is exactly what the codec serializes.
-    assert_eq!(serde_json::to_string(&session).unwrap(), v.json, "{}", v.label);
+    assert_eq!(
+        serde_json::to_string(&session).unwrap(),
+        v.json,
+        "{}",
+        v.label
+    );
     session
 }
 
@@ -171,8 +176,12 @@ fn vectors_open_back_to_the_json() {
 fn vectors_cover_every_body_encoding() {
     let decoded: Vec<Decoded> = VECTORS.iter().map(independent_decode).collect();
     assert!(decoded.iter().any(|d| d.version == 1 && d.flags == 0));
-    assert!(decoded.iter().any(|d| d.version == 1 && d.flags & 0x03 == 1));
-    assert!(decoded.iter().any(|d| d.version == 1 && d.flags & 0x04 != 0));
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x03 == 1));
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x04 != 0));
     assert!(decoded.iter().any(|d| d.version == 2));
 }
 

@@ -101,10 +101,7 @@ fn derived_key_and_nonce_give_the_same_ciphertext_under_aes_gcm() {
             .encrypt_inout_detached(&derived_nonce.into(), &aad, buf.as_mut_slice().into())
             .unwrap();
         buf.extend_from_slice(&tag);
-        assert_eq!(
-            hex::encode(&buf),
-            v["ciphertext_and_tag"].as_str().unwrap()
-        );
+        assert_eq!(hex::encode(&buf), v["ciphertext_and_tag"].as_str().unwrap());
     }
 }
 

@@ -93,6 +93,9 @@ pub enum Error {
         /// Column of the error inside the JSON document.
         column: usize,
     },
+    /// The request carries no cookie with the session's name: it has no
+    /// session (not an attack, not worth logging).
+    NoCookie,
     /// The codec, key ring or cookie settings are invalid.
     Config {
         /// What is wrong and how to fix it (never key material).
@@ -206,6 +209,9 @@ impl fmt::Display for Error {
                  {line}, column {column}): the session type changed; add #[serde(default)] \
                  to new fields or treat the request as having no session"
             ),
+            Error::NoCookie => {
+                f.write_str("the request carries no session cookie: treat it as having no session")
+            }
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

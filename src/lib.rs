@@ -34,14 +34,17 @@
 mod codec;
 mod compression;
 mod cookie_options;
+mod domain;
 mod error;
 mod format;
 mod inspect;
 mod key;
 mod key_derivation;
 mod key_ring;
+mod request;
 mod key_ring_config;
 mod seal;
+mod set_cookie;
 mod signed;
 
 pub use codec::{
@@ -49,13 +52,19 @@ pub use codec::{
     DEFAULT_MAX_DECOMPRESSED, DEFAULT_REFRESH_AFTER,
 };
 pub use compression::Compression;
-pub use cookie_options::BROWSER_COOKIE_LIMIT;
+pub use cookie::SameSite;
+pub use cookie_options::{
+    BROWSER_ATTRIBUTE_LIMIT, BROWSER_COOKIE_LIMIT, DEFAULT_MAX_TOTAL_COOKIE_SIZE, MAX_CHUNKS,
+};
+pub use domain::DomainRule;
 pub use error::{Error, Result};
 pub use format::{KEY_LEN, NONCE_LEN};
 pub use inspect::{inspect, Inspection};
 pub use key::{Key, KeyId};
 pub use key_derivation::derive_key;
 pub use key_ring::{KeyRing, KeyRingBuilder, KeyState};
+pub use request::MAX_CANDIDATES;
+pub use set_cookie::SetCookies;
 pub use key_ring_config::KeyRingConfig;
 
 /// A session without a fixed type: a JSON object.

@@ -1,0 +1,429 @@
+//! Response side: complete `Set-Cookie` header values for a sealed session,
+//! split over several cookies when chunking is enabled, and removal cookies.
+
+use std::fmt;
+
+use cookie::time::{Duration as CookieDuration, OffsetDateTime};
+use cookie::Cookie;
+use serde::Serialize;
+
+use crate::codec::{now_unix, random_nonce, Codec};
+use crate::cookie_options::{decimal_len, CookieOptions, DomainSetting};
+use crate::domain;
+use crate::error::{Error, Result};
+use crate::format::NONCE_LEN;
+use crate::seal::to_json;
+
+/// The `Set-Cookie` header values of one response, in order: the session's
+/// cookie(s), then expiring cookies for chunks a previous, larger session may
+/// have left behind. Send each as its own `Set-Cookie` header.
+///
+/// Its `Debug` output shows the number of headers only, never their values
+/// (a signed-only value is readable session data).
+///
+/// ```
+/// use sealed_session::{Codec, DynamicSession};
+/// let codec = Codec::builder("session").development_key().build()?;
+/// let cookies = codec.encode(&DynamicSession::new())?;
+/// assert_eq!(cookies.len(), 1);
+/// for header in &cookies {
+///     assert!(header.starts_with("session="));
+/// }
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SetCookies {
+    headers: Vec<String>,
+}
+
+impl SetCookies {
+    /// The header values, in the order to send them.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession};
+    /// # let codec = Codec::builder("s").development_key().build()?;
+    /// let first = codec.encode(&DynamicSession::new())?.iter().next().map(str::to_owned);
+    /// assert!(first.unwrap().contains("; HttpOnly"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn iter(&self) -> std::iter::Map<std::slice::Iter<'_, String>, fn(&String) -> &str> {
+        self.headers.iter().map(String::as_str)
+    }
+
+    /// How many `Set-Cookie` headers to send.
+    ///
+    /// ```
+    /// # use sealed_session::Codec;
+    /// let codec = Codec::builder("s").development_key().max_chunks(3).build()?;
+    /// assert_eq!(codec.removal().len(), 3, "the cookie and its two possible chunks");
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// True when there is nothing to send (never the case for values made by
+    /// a [`Codec`]).
+    ///
+    /// ```
+    /// # use sealed_session::Codec;
+    /// # let codec = Codec::builder("s").development_key().build()?;
+    /// assert!(!codec.removal().is_empty());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+}
+
+impl fmt::Debug for SetCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetCookies")
+            .field("len", &self.headers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoIterator for SetCookies {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.headers.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a SetCookies {
+    type Item = &'a str;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, String>, fn(&String) -> &str>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// When a written cookie ends.
+#[derive(Clone, Copy)]
+enum Expiry {
+    /// Max-Age seconds from `now`, with the matching Expires date.
+    Lasts { max_age: u64, now: u64 },
+    /// Already expired: the browser deletes the cookie.
+    Removed,
+}
+
+impl Codec {
+    /// Seals `session` into the `Set-Cookie` header value(s) for this
+    /// response, with the current time and a fresh nonce. The cookie carries
+    /// the configured Domain, Path, Secure, HttpOnly, SameSite and
+    /// Partitioned attributes; Max-Age is the sealed lifetime minus the
+    /// clock-skew allowance (at least 1 s), so the browser drops the cookie
+    /// shortly before the server would refuse it, and Expires says the same
+    /// for old clients.
+    ///
+    /// Fails with [`Error::TooLarge`] when name plus value exceed the cookie
+    /// budget and chunking is off, or when even the allowed chunks cannot
+    /// hold the session; with [`Error::Config`] when the domain is derived
+    /// per request (use [`Codec::encode_for_host`]).
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("__Secure-session")
+    ///     .development_key()
+    ///     .domain("shop.example.com")
+    ///     .build()?;
+    /// let cookies = codec.encode(&DynamicSession::new())?;
+    /// let header = cookies.iter().next().unwrap();
+    /// assert!(header.starts_with("__Secure-session="));
+    /// assert!(header.contains("; Domain=shop.example.com"));
+    /// assert!(header.contains("; Max-Age=86340"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode<T: Serialize + ?Sized>(&self, session: &T) -> Result<SetCookies> {
+        self.encode_at(session, now_unix(), random_nonce())
+    }
+
+    /// [`Codec::encode`] at time `now` (Unix seconds) with the given nonce:
+    /// the pure core. The nonce must be unique per value; pass fixed ones
+    /// only in tests.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("s").development_key().build()?;
+    /// let cookies = codec.encode_at(&DynamicSession::new(), 1_700_000_000, [7; 24])?;
+    /// assert!(cookies.iter().next().unwrap()
+    ///     .ends_with("; Expires=Wed, 15 Nov 2023 22:12:20 GMT"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SetCookies> {
+        let domain = match &self.cookie.domain {
+            DomainSetting::HostOnly => None,
+            DomainSetting::Fixed(domain) => Some(domain.as_str()),
+            DomainSetting::Rule(_) => {
+                return Err(Error::config(
+                    "the cookie domain is derived from each request's host: call \
+                     encode_for_host with the request's Host header",
+                ))
+            }
+        };
+        self.encode_with_domain(session, domain, now, nonce)
+    }
+
+    /// [`Codec::encode`] for a request to `host` (its `Host` header, port
+    /// allowed). With a [`DomainRule`](crate::DomainRule) the Domain
+    /// attribute is derived from the host; with a fixed domain the host must
+    /// lie within it; with no domain the host is not used. A host outside the
+    /// configured domain(s) is an [`Error::Config`] naming it: browsers would
+    /// reject the cookie.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("s").development_key().domain("example.com").build()?;
+    /// assert!(codec.encode_for_host(&DynamicSession::new(), "www.example.com").is_ok());
+    /// assert!(codec.encode_for_host(&DynamicSession::new(), "example.org").is_err());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_for_host<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        host: &str,
+    ) -> Result<SetCookies> {
+        self.encode_for_host_at(session, host, now_unix(), random_nonce())
+    }
+
+    /// [`Codec::encode_for_host`] at time `now` with the given nonce.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DomainRule, DynamicSession};
+    /// let codec = Codec::builder("s").development_key()
+    ///     .domain_rule(DomainRule::RegistrableDomain).build()?;
+    /// let cookies = codec.encode_for_host_at(&DynamicSession::new(), "me.github.io", 1_000, [1; 24])?;
+    /// assert!(cookies.iter().next().unwrap().contains("; Domain=me.github.io"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_for_host_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        host: &str,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SetCookies> {
+        let domain = self.domain_for(host)?;
+        self.encode_with_domain(session, domain.as_deref(), now, nonce)
+    }
+
+    /// `Set-Cookie` header values that delete the session: the cookie and
+    /// every possible chunk, each with the same Domain and Path it was set
+    /// with (a removal without them leaves a parent-domain cookie in place).
+    ///
+    /// With a [`DomainRule`](crate::DomainRule) the domain depends on the
+    /// request: use [`Codec::removal_for_host`]; this method then removes
+    /// only host-only cookies of that name.
+    ///
+    /// ```
+    /// # use sealed_session::Codec;
+    /// let codec = Codec::builder("s").development_key().domain("example.com").build()?;
+    /// let removal = codec.removal();
+    /// let header = removal.iter().next().unwrap();
+    /// assert!(header.starts_with("s=;"));
+    /// assert!(header.contains("; Path=/; Domain=example.com; Max-Age=0"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn removal(&self) -> SetCookies {
+        let domain = match &self.cookie.domain {
+            DomainSetting::Fixed(domain) => Some(domain.as_str()),
+            DomainSetting::HostOnly | DomainSetting::Rule(_) => None,
+        };
+        self.removal_with_domain(domain)
+    }
+
+    /// [`Codec::removal`] for a request to `host`, deriving the Domain as
+    /// [`Codec::encode_for_host`] does.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DomainRule};
+    /// let codec = Codec::builder("s").development_key()
+    ///     .domain_rule(DomainRule::RegistrableDomain).build()?;
+    /// let removal = codec.removal_for_host("a.example.com")?;
+    /// assert!(removal.iter().next().unwrap().contains("; Domain=example.com"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn removal_for_host(&self, host: &str) -> Result<SetCookies> {
+        let domain = self.domain_for(host)?;
+        Ok(self.removal_with_domain(domain.as_deref()))
+    }
+
+    /// The Domain attribute for a request to `host`.
+    fn domain_for(&self, host: &str) -> Result<Option<String>> {
+        match &self.cookie.domain {
+            DomainSetting::HostOnly => Ok(None),
+            DomainSetting::Fixed(domain) => {
+                domain::check_host_within(domain, host)?;
+                Ok(Some(domain.clone()))
+            }
+            DomainSetting::Rule(rule) => domain::domain_for_host(rule, host).map(Some),
+        }
+    }
+
+    fn encode_with_domain<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        domain: Option<&str>,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SetCookies> {
+        let json = to_json(session)?;
+        let value = self.seal_json_at(&json, now, nonce)?;
+        let pieces = split_value(&self.name, &value, &self.cookie)?;
+        let used = pieces.len();
+        let max_age = self.max_age.saturating_sub(self.clock_skew).max(1);
+        let mut headers = Vec::with_capacity(self.cookie.max_chunks.max(used));
+        for (name, value) in pieces {
+            headers.push(self.set_cookie(name, value, domain, Expiry::Lasts { max_age, now })?);
+        }
+        // A previous, larger session may have left chunks behind: expire
+        // them, or a later read would see a stale tail.
+        for index in used.max(1)..self.cookie.max_chunks {
+            headers.push(self.set_cookie(
+                chunk_name(&self.name, index),
+                String::new(),
+                domain,
+                Expiry::Removed,
+            )?);
+        }
+        Ok(SetCookies { headers })
+    }
+
+    fn removal_with_domain(&self, domain: Option<&str>) -> SetCookies {
+        let names =
+            std::iter::once(self.name.clone()).chain((1..self.cookie.max_chunks).map(|index| {
+                // Chunk names are NAME.<i>.
+                chunk_name(&self.name, index)
+            }));
+        let headers = names
+            .filter_map(|name| {
+                self.set_cookie(name, String::new(), domain, Expiry::Removed)
+                    .ok()
+            })
+            .collect();
+        SetCookies { headers }
+    }
+
+    /// One `Set-Cookie` header value with the configured attributes.
+    fn set_cookie(
+        &self,
+        name: String,
+        value: String,
+        domain: Option<&str>,
+        expiry: Expiry,
+    ) -> Result<String> {
+        let options = &self.cookie;
+        let mut builder = Cookie::build((name, value))
+            .path(options.path.clone())
+            .secure(options.secure)
+            .http_only(options.http_only)
+            .same_site(options.same_site)
+            .partitioned(options.partitioned);
+        if let Some(domain) = domain {
+            builder = builder.domain(domain.to_owned());
+        }
+        let (max_age, expires) = match expiry {
+            Expiry::Lasts { max_age, now } => {
+                let seconds = i64::try_from(max_age).unwrap_or(i64::MAX);
+                let expires = i64::try_from(now.saturating_add(max_age))
+                    .ok()
+                    .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())
+                    .ok_or_else(|| {
+                        Error::config("the cookie expiry is beyond what an Expires date can say")
+                    })?;
+                (CookieDuration::seconds(seconds), expires)
+            }
+            Expiry::Removed => (CookieDuration::ZERO, OffsetDateTime::UNIX_EPOCH),
+        };
+        Ok(builder
+            .max_age(max_age)
+            .expires(expires)
+            .build()
+            .to_string())
+    }
+}
+
+/// `NAME.<index>`.
+fn chunk_name(name: &str, index: usize) -> String {
+    format!("{name}.{index}")
+}
+
+/// Cuts a sealed value into `(cookie name, cookie value)` pairs, each within
+/// the per-cookie budget, all together within the total budget.
+///
+/// Unchunked: `NAME=value`. Chunked over `n >= 2` cookies: `NAME=<n>.<piece
+/// 0>`, `NAME.1=<piece 1>`, ... A sealed value is base64url, which has no
+/// `.`, so the head's count cannot be confused with an unchunked value.
+pub(crate) fn split_value(
+    name: &str,
+    value: &str,
+    options: &CookieOptions,
+) -> Result<Vec<(String, String)>> {
+    let limit = options.max_cookie_size;
+    let single = name.len() + value.len();
+    if single <= limit {
+        return Ok(vec![(name.to_owned(), value.to_owned())]);
+    }
+    if options.max_chunks <= 1 {
+        return Err(Error::TooLarge {
+            what: "cookie name and sealed value",
+            size: single,
+            limit,
+        });
+    }
+    let capacity = |count: usize, index: usize| -> usize {
+        let overhead = if index == 0 {
+            name.len() + decimal_len(count) + 1
+        } else {
+            name.len() + 1 + decimal_len(index)
+        };
+        limit.saturating_sub(overhead)
+    };
+    let fits = |count: usize| (0..count).map(|i| capacity(count, i)).sum::<usize>();
+    let count = (2..=options.max_chunks)
+        .find(|&count| fits(count) >= value.len())
+        .ok_or(Error::TooLarge {
+            what: "sealed value over all allowed chunk cookies",
+            size: value.len(),
+            limit: fits(options.max_chunks),
+        })?;
+    let mut pieces = Vec::with_capacity(count);
+    let mut rest = value;
+    for index in 0..count {
+        let take = capacity(count, index).min(rest.len());
+        // base64url is ASCII, so every byte offset is a character boundary.
+        let (piece, tail) = rest
+            .split_at_checked(take)
+            .ok_or_else(|| Error::config("internal: sealed value is not ASCII"))?;
+        rest = tail;
+        pieces.push(if index == 0 {
+            (name.to_owned(), format!("{count}.{piece}"))
+        } else {
+            (chunk_name(name, index), piece.to_owned())
+        });
+    }
+    // What the request's Cookie header will carry: name=value pairs joined
+    // by "; ".
+    let total = pieces
+        .iter()
+        .map(|(name, value)| name.len() + 1 + value.len())
+        .sum::<usize>()
+        + 2 * (count - 1);
+    if total > options.max_total_size {
+        return Err(Error::TooLarge {
+            what: "all chunk cookies of the session in the Cookie header",
+            size: total,
+            limit: options.max_total_size,
+        });
+    }
+    Ok(pieces)
+}

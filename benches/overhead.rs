@@ -1,0 +1,468 @@
+//! Per-request cost of the crate against the floor (`parts`: the unavoidable
+//! steps called directly) and against what a user would build from the
+//! `cookie` crate (`naive`), measured in one run.
+//!
+//! `cargo bench --bench overhead` runs two groups, `encode` and `decode`,
+//! each with the functions `sealed-session`, `parts`, `naive` and `dynamic`,
+//! parameterised by corpus tier; results land in
+//! `target/criterion/<group>/<function>/<tier>/`. Every iteration takes the
+//! next line of the tier (tests/data/corpus), so compression and the JSON
+//! work see real, varied sessions rather than one repeated line.
+//!
+//! Before measuring, the bench checks that the typed session re-serializes
+//! every corpus line byte for byte, that `parts` writes values the crate
+//! opens, and prints the median sealed value size against the raw JSON.
+
+use std::hint::black_box;
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use cookie::{Cookie, CookieJar, SameSite};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::RngCore as _;
+use sealed_session::{Codec, DynamicSession, Key, KeyRing};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use xaes_256_gcm::aead::{AeadInOut, KeyInit};
+use xaes_256_gcm::Xaes256Gcm;
+use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
+
+const NAME: &str = "session";
+const KEY: [u8; 32] = [0x42; 32];
+const MAX_AGE: u64 = 24 * 60 * 60;
+const TIERS: [&str; 3] = ["small", "typical", "large"];
+
+// The corpus shape (tests/data/corpus/generate.py), field order included, so
+// that serializing a parsed line gives the line back byte for byte.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Session {
+    csrf: String,
+    locale: String,
+    currency: String,
+    visitor: String,
+    created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    return_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<User>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    login_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cart: Option<Vec<CartItem>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recently_viewed: Option<Vec<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flash: Option<Vec<Flash>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    search_history: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    address: Option<Address>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct User {
+    id: u64,
+    username: String,
+    nickname: String,
+    email: String,
+    level: String,
+    roles: Vec<String>,
+    avatar: String,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct CartItem {
+    sku_id: u64,
+    spu_id: u64,
+    title: String,
+    category: String,
+    price: String,
+    count: u32,
+    image: String,
+    attrs: Vec<Attr>,
+    checked: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Attr {
+    name: String,
+    value: String,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Flash {
+    level: String,
+    text: String,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Address {
+    name: String,
+    phone: String,
+    line1: String,
+    city: String,
+    zip: String,
+}
+
+fn corpus(tier: &str) -> Vec<String> {
+    let path = format!(
+        "{}/tests/data/corpus/sessions-{tier}.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines().map(str::to_owned).collect()
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The crate's full path: typed session to the response header, request
+/// header to typed session.
+mod full {
+    use super::*;
+
+    pub fn encode<T: Serialize>(codec: &Codec, session: &T) -> String {
+        codec.seal(session).unwrap()
+    }
+
+    /// The request's Cookie header carrying `value` next to another cookie.
+    pub fn request_header(value: &str) -> String {
+        value.to_owned()
+    }
+
+    pub fn decode<T: DeserializeOwned>(codec: &Codec, header: &str) -> T {
+        codec.open::<T>(header).unwrap().session
+    }
+}
+
+/// The floor: serde_json, zstd with reused contexts, XAES-256-GCM with a
+/// prebuilt cipher, base64url, in sequence, writing the crate's wire format
+/// (so the crate can open what this writes, checked in `main`).
+struct Parts {
+    cipher: Xaes256Gcm,
+    key_id: [u8; 4],
+    aad: Vec<u8>,
+    cctx: CCtx<'static>,
+    dctx: DCtx<'static>,
+}
+
+impl Parts {
+    fn new() -> Parts {
+        let key_id = *Key::from_bytes(KEY).id().as_bytes();
+        let mut aad = vec![0x01];
+        aad.extend_from_slice(&key_id);
+        aad.extend_from_slice(NAME.as_bytes());
+        let mut cctx = CCtx::create();
+        for p in [
+            CParameter::Format(FrameFormat::Magicless),
+            CParameter::ContentSizeFlag(false),
+            CParameter::ChecksumFlag(false),
+            CParameter::DictIdFlag(false),
+            CParameter::CompressionLevel(3),
+        ] {
+            cctx.set_parameter(p).unwrap();
+        }
+        let mut dctx = DCtx::create();
+        dctx.set_parameter(DParameter::Format(FrameFormat::Magicless))
+            .unwrap();
+        Parts {
+            cipher: Xaes256Gcm::new(&KEY.into()),
+            key_id,
+            aad,
+            cctx,
+            dctx,
+        }
+    }
+
+    fn encode<T: Serialize>(&mut self, session: &T) -> String {
+        let json = serde_json::to_vec(session).unwrap();
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let mut buf = Vec::with_capacity(29 + 21 + json.len() + 16 + 64);
+        buf.push(0x01);
+        buf.extend_from_slice(&self.key_id);
+        buf.extend_from_slice(&nonce);
+        buf.push(0);
+        put_varint(&mut buf, now_unix());
+        put_varint(&mut buf, MAX_AGE);
+        let start = buf.len();
+        let mut compressed = false;
+        if json.len() >= 64 {
+            put_varint(&mut buf, json.len() as u64);
+            let body = buf.len();
+            buf.resize(body + zstd_safe::compress_bound(json.len()), 0);
+            let n = self.cctx.compress2(&mut buf[body..], &json).unwrap();
+            compressed = body - start + n < json.len();
+            buf.truncate(if compressed { body + n } else { start });
+        }
+        if compressed {
+            buf[29] = 1;
+        } else {
+            buf.extend_from_slice(&json);
+        }
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&nonce.into(), &self.aad, (&mut buf[29..]).into())
+            .unwrap();
+        buf.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(&buf)
+    }
+
+    fn decode<T: DeserializeOwned>(&mut self, value: &str) -> T {
+        let mut raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+        assert_eq!(raw[0], 0x01);
+        assert_eq!(raw[1..5], self.key_id);
+        let (header, rest) = raw.split_at_mut(29);
+        let (plaintext, tag) = rest.split_at_mut(rest.len() - 16);
+        let nonce: [u8; 24] = header[5..].try_into().unwrap();
+        let tag: [u8; 16] = (&*tag).try_into().unwrap();
+        self.cipher
+            .decrypt_inout_detached(&nonce.into(), &self.aad, plaintext.into(), &tag.into())
+            .unwrap();
+        let flags = plaintext[0];
+        let (issued_at, rest) = take_varint(&plaintext[1..]);
+        let (max_age, body) = take_varint(rest);
+        assert!(issued_at + max_age > now_unix());
+        if flags == 1 {
+            let (len, frame) = take_varint(body);
+            let mut json = Vec::with_capacity(len as usize);
+            self.dctx.decompress(&mut json, frame).unwrap();
+            serde_json::from_slice(&json).unwrap()
+        } else {
+            serde_json::from_slice(body).unwrap()
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn take_varint(input: &[u8]) -> (u64, &[u8]) {
+    let mut value = 0u64;
+    for (i, &b) in input.iter().enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (value, &input[i + 1..]);
+        }
+    }
+    panic!("truncated varint")
+}
+
+/// What a user would write with the `cookie` crate's PrivateJar (AES-256-GCM,
+/// key schedule built per call), serde_json and deflate.
+mod naive {
+    use super::*;
+    use flate2::read::DeflateDecoder;
+    use flate2::write::DeflateEncoder;
+
+    pub fn encode<T: Serialize>(key: &cookie::Key, session: &T) -> String {
+        let json = serde_json::to_vec(session).unwrap();
+        let mut deflate = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        deflate.write_all(&json).unwrap();
+        let value = URL_SAFE_NO_PAD.encode(deflate.finish().unwrap());
+        let mut jar = CookieJar::new();
+        jar.private_mut(key).add(
+            Cookie::build((NAME, value))
+                .path("/")
+                .secure(true)
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .max_age(cookie::time::Duration::seconds(MAX_AGE as i64)),
+        );
+        let set_cookie = jar.delta().next().unwrap().to_string();
+        set_cookie
+    }
+
+    pub fn decode<T: DeserializeOwned>(key: &cookie::Key, header: &str) -> T {
+        let mut jar = CookieJar::new();
+        for cookie in Cookie::split_parse(header).flatten() {
+            jar.add_original(cookie.into_owned());
+        }
+        let cookie = jar.private(key).get(NAME).unwrap();
+        let compressed = URL_SAFE_NO_PAD.decode(cookie.value()).unwrap();
+        let mut json = Vec::new();
+        DeflateDecoder::new(&compressed[..])
+            .read_to_end(&mut json)
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    }
+
+    /// The encrypted value out of a Set-Cookie header.
+    pub fn value_of(set_cookie: &str) -> String {
+        Cookie::parse(set_cookie).unwrap().value().to_owned()
+    }
+
+    pub fn request_header(value: &str) -> String {
+        format!("theme=dark; {NAME}={value}")
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+struct Tier {
+    name: &'static str,
+    typed: Vec<Session>,
+    dynamic: Vec<DynamicSession>,
+    /// Request headers for the crate's decode, typed and dynamic.
+    sealed: Vec<String>,
+    sealed_dynamic: Vec<String>,
+    parts: Vec<String>,
+    naive: Vec<String>,
+}
+
+fn prepare(codec: &Codec, parts: &mut Parts, naive_key: &cookie::Key) -> Vec<Tier> {
+    println!("sealed value size / raw JSON size, median over tests/data/corpus:");
+    TIERS
+        .iter()
+        .map(|&name| {
+            let lines = corpus(name);
+            let typed: Vec<Session> = lines
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            for (line, s) in lines.iter().zip(&typed) {
+                assert_eq!(&serde_json::to_string(s).unwrap(), line, "typed mirror");
+            }
+            let dynamic: Vec<DynamicSession> = lines
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let values: Vec<String> = typed.iter().map(|s| codec.seal(s).unwrap()).collect();
+            let parts_values: Vec<String> = typed.iter().map(|s| parts.encode(s)).collect();
+            for v in &parts_values {
+                // Same format, so the floor does the same work as the crate.
+                codec.open::<Session>(v).unwrap();
+            }
+            let naive_values: Vec<String> = typed
+                .iter()
+                .map(|s| naive::value_of(&naive::encode(naive_key, s)))
+                .collect();
+            let ratio = |vs: &[String]| {
+                median(
+                    vs.iter()
+                        .zip(&lines)
+                        .map(|(v, l)| v.len() as f64 / l.len() as f64)
+                        .collect(),
+                )
+            };
+            println!(
+                "  {name:<8} raw {:>6.0} B  sealed-session {:.3}x  naive {:.3}x",
+                median(lines.iter().map(|l| l.len() as f64).collect()),
+                ratio(&values),
+                ratio(&naive_values),
+            );
+            Tier {
+                name,
+                sealed: values.iter().map(|v| full::request_header(v)).collect(),
+                sealed_dynamic: dynamic
+                    .iter()
+                    .map(|s| full::request_header(&codec.seal(s).unwrap()))
+                    .collect(),
+                parts: parts_values,
+                naive: naive_values
+                    .iter()
+                    .map(|v| naive::request_header(v))
+                    .collect(),
+                typed,
+                dynamic,
+            }
+        })
+        .collect()
+}
+
+/// Cycles through `items`, one per call.
+fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
+    let mut i = 0;
+    move || {
+        let item = &items[i % items.len()];
+        i += 1;
+        item
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let codec = Codec::builder(NAME)
+        .key_ring(KeyRing::from_keys([Key::from_bytes(KEY)]).unwrap())
+        .build()
+        .unwrap();
+    let mut parts = Parts::new();
+    let naive_key = cookie::Key::from(&[0x42; 64]);
+    let tiers = prepare(&codec, &mut parts, &naive_key);
+
+    let mut group = c.benchmark_group("encode");
+    for t in &tiers {
+        let mut next = cycle(&t.typed);
+        group.bench_function(BenchmarkId::new("sealed-session", t.name), |b| {
+            b.iter(|| full::encode(&codec, black_box(next())))
+        });
+        let mut next = cycle(&t.typed);
+        group.bench_function(BenchmarkId::new("parts", t.name), |b| {
+            b.iter(|| parts.encode(black_box(next())))
+        });
+        let mut next = cycle(&t.typed);
+        group.bench_function(BenchmarkId::new("naive", t.name), |b| {
+            b.iter(|| naive::encode(&naive_key, black_box(next())))
+        });
+        let mut next = cycle(&t.dynamic);
+        group.bench_function(BenchmarkId::new("dynamic", t.name), |b| {
+            b.iter(|| full::encode(&codec, black_box(next())))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("decode");
+    for t in &tiers {
+        let mut next = cycle(&t.sealed);
+        group.bench_function(BenchmarkId::new("sealed-session", t.name), |b| {
+            b.iter(|| full::decode::<Session>(&codec, black_box(next())))
+        });
+        let mut next = cycle(&t.parts);
+        group.bench_function(BenchmarkId::new("parts", t.name), |b| {
+            b.iter(|| parts.decode::<Session>(black_box(next())))
+        });
+        let mut next = cycle(&t.naive);
+        group.bench_function(BenchmarkId::new("naive", t.name), |b| {
+            b.iter(|| naive::decode::<Session>(&naive_key, black_box(next())))
+        });
+        let mut next = cycle(&t.sealed_dynamic);
+        group.bench_function(BenchmarkId::new("dynamic", t.name), |b| {
+            b.iter(|| full::decode::<DynamicSession>(&codec, black_box(next())))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs so the whole bench takes about two minutes on 2 shared
+    // cores; medians of 30 samples are stable to a few percent here.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);

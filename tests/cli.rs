@@ -1,0 +1,789 @@
+//! The `sealed-session` binary, run as an operator would: every command and
+//! every failure mode. Needs `--features cli` (the binary is built only
+//! then).
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sealed_session::Key;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealed-session");
+const VAR: &str = "SEALED_SESSION_KEYS";
+
+/// Runs the binary with exactly the given key variable (or none).
+fn run(args: &[&str], keys: Option<&str>, stdin: &str) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove(VAR)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(keys) = keys {
+        command.env(VAR, keys);
+    }
+    let mut child = command.spawn().expect("binary runs");
+    let mut input = child.stdin.take().unwrap();
+    // The binary may exit before reading (usage errors): ignore EPIPE.
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// Asserts success with an empty stderr; returns stdout.
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out), "", "no noise on success");
+    stdout(&out)
+}
+
+/// Asserts the failure contract: status 1, nothing on stdout, exactly one
+/// stderr line starting with `error:`; returns that line.
+fn fails(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "stderr {}", stderr(&out));
+    assert_eq!(stdout(&out), "", "nothing on stdout on failure");
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err:?}");
+    assert!(err.ends_with('\n'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "exactly one line: {err:?}");
+    err
+}
+
+fn key(byte: u8) -> String {
+    Key::from_bytes([byte; 32]).to_base64url()
+}
+
+fn id(byte: u8) -> String {
+    Key::from_bytes([byte; 32]).id().to_string()
+}
+
+fn temp_file(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sealed-session-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn session() -> Value {
+    json!({"user": 42, "cart": [1, 2, 3], "name": "Zoë"})
+}
+
+/// Seals `session()` under `keys` for the cookie `session`.
+fn seal(keys: &str) -> String {
+    let out = ok(run(
+        &["seal", "--name", "session"],
+        Some(keys),
+        &session().to_string(),
+    ));
+    assert!(out.ends_with('\n'));
+    let value = out.trim_end().to_owned();
+    assert!(!value.contains('\n'), "one line");
+    value
+}
+
+fn parse(out: &str) -> Value {
+    serde_json::from_str(out).unwrap()
+}
+
+// ---------------------------------------------------------------- keygen
+
+#[test]
+fn keygen_prints_one_fresh_key() {
+    let a = ok(run(&["keygen"], None, ""));
+    let b = ok(run(&["keygen"], None, ""));
+    assert_eq!(a.len(), 44, "43 characters and a newline: {a:?}");
+    assert!(a.ends_with('\n'));
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(a.trim_end()).unwrap().len(),
+        32,
+        "32 bytes of unpadded base64url"
+    );
+    assert_ne!(a, b);
+    fails(run(&["keygen", "--bits", "128"], None, ""));
+}
+
+// ---------------------------------------------------------------- seal / open
+
+#[test]
+fn seal_then_open_round_trips() {
+    let keys = key(1);
+    let value = seal(&keys);
+    assert!(value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let out = ok(run(&["open", "--name", "session"], Some(&keys), &value));
+    assert!(out.ends_with('\n'));
+    assert_eq!(parse(&out), session());
+    // A trailing newline (echo) or CRLF is ignored; so is `--name=NAME`.
+    let out = ok(run(
+        &["open", "--name=session"],
+        Some(&keys),
+        &format!("{value}\r\n"),
+    ));
+    assert_eq!(parse(&out), session());
+}
+
+#[test]
+fn open_with_an_older_key_that_is_not_first() {
+    let value = seal(&key(1));
+    let rotated = format!("{},{}", key(2), key(1));
+    let out = ok(run(&["open", "--name", "session"], Some(&rotated), &value));
+    assert_eq!(parse(&out), session());
+    // And new values are sealed under the first key.
+    let newer = seal(&rotated);
+    let info = ok(run(&["inspect"], None, &newer));
+    assert!(info.contains(&format!("key id: {}", id(2))), "{info}");
+}
+
+#[test]
+fn seal_honours_max_age() {
+    let keys = key(1);
+    let out = ok(run(
+        &["seal", "--name", "session", "--max-age", "600"],
+        Some(&keys),
+        "{}",
+    ));
+    let info = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&keys),
+        out.trim_end(),
+    ));
+    let issued: u64 = field(&info, "issued at: ");
+    let expires: u64 = field(&info, "expires at: ");
+    assert_eq!(expires - issued, 600, "{info}");
+    for bad in ["0", "-5", "ten", ""] {
+        let err = fails(run(
+            &["seal", "--name", "session", "--max-age", bad],
+            Some(&keys),
+            "{}",
+        ));
+        assert!(err.contains("max-age"), "{err}");
+    }
+}
+
+/// The number at the start of the line beginning with `prefix`.
+fn field(report: &str, prefix: &str) -> u64 {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {prefix:?} in {report}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn open_failures_follow_the_contract() {
+    let keys = key(1);
+    let value = seal(&keys);
+    let mut tampered = value.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let cases: Vec<(Vec<&str>, Option<String>, String, &str)> = vec![
+        (
+            vec!["--name", "session"],
+            Some(keys.clone()),
+            tampered,
+            "failed authentication",
+        ),
+        (
+            vec!["--name", "other"],
+            Some(keys.clone()),
+            value.clone(),
+            "failed authentication",
+        ),
+        (
+            vec!["--name", "session"],
+            Some(key(2)),
+            value.clone(),
+            "not in the key ring",
+        ),
+        (
+            vec!["--name", "session"],
+            Some(keys.clone()),
+            "!!!".into(),
+            "malformed",
+        ),
+        (
+            vec!["--name", "session"],
+            Some(keys.clone()),
+            "AAAA".into(),
+            "malformed",
+        ),
+        (
+            vec!["--name", "session"],
+            Some(keys.clone()),
+            format!("{value}x"),
+            "malformed",
+        ),
+        (
+            vec!["--name", "session"],
+            Some(keys.clone()),
+            String::new(),
+            "stdin is empty",
+        ),
+        (vec!["--name", "session"], None, value.clone(), "no keys"),
+        (
+            vec!["--name", "session"],
+            Some(String::new()),
+            value.clone(),
+            "no keys",
+        ),
+        (vec![], Some(keys.clone()), value.clone(), "--name"),
+        (
+            vec!["--name"],
+            Some(keys.clone()),
+            value.clone(),
+            "--name needs a value",
+        ),
+        (
+            vec!["--name", "session", "--verbose"],
+            Some(keys.clone()),
+            value.clone(),
+            "unknown option --verbose",
+        ),
+        (
+            vec!["--name", "session", "extra"],
+            Some(keys.clone()),
+            value.clone(),
+            "unexpected argument",
+        ),
+        (
+            vec!["--name", "bad name"],
+            Some(keys.clone()),
+            value.clone(),
+            "cookie name",
+        ),
+        (
+            vec!["--name", "session", "--signed"],
+            Some(keys.clone()),
+            value.clone(),
+            "malformed",
+        ),
+    ];
+    for (args, keys, stdin, reason) in cases {
+        let mut argv = vec!["open"];
+        argv.extend(args.iter().copied());
+        let err = fails(run(&argv, keys.as_deref(), &stdin));
+        assert!(err.contains(reason), "{argv:?}: {err}");
+    }
+}
+
+#[test]
+fn open_reports_revoked_and_retired_keys() {
+    let value = seal(&key(1));
+    let revoked = temp_file(
+        "revoked.txt",
+        &format!("primary {}\nrevoked {}\n", key(2), key(1)),
+    );
+    let err = fails(run(
+        &[
+            "open",
+            "--name",
+            "session",
+            "--keys-file",
+            revoked.to_str().unwrap(),
+        ],
+        None,
+        &value,
+    ));
+    assert!(err.contains("revoked"), "{err}");
+    let retired = temp_file(
+        "retired.txt",
+        &format!(
+            "primary {}\nretired {} until 2001-01-01T00:00:00Z\n",
+            key(2),
+            key(1)
+        ),
+    );
+    let err = fails(run(
+        &[
+            "open",
+            "--name",
+            "session",
+            "--keys-file",
+            retired.to_str().unwrap(),
+        ],
+        None,
+        &value,
+    ));
+    assert!(err.contains("retired since 978307200"), "{err}");
+    let still = temp_file(
+        "still.txt",
+        &format!("primary {}\nretired {} until 4102444800\n", key(2), key(1)),
+    );
+    let out = ok(run(
+        &[
+            "open",
+            "--name",
+            "session",
+            "--keys-file",
+            still.to_str().unwrap(),
+        ],
+        None,
+        &value,
+    ));
+    assert_eq!(parse(&out), session());
+}
+
+#[test]
+fn seal_failures_follow_the_contract() {
+    let keys = key(1);
+    let oversize = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/sessions-oversize.jsonl"
+    ))
+    .unwrap();
+    let big = oversize.lines().next().unwrap().to_owned();
+    let cases: Vec<(Vec<&str>, Option<String>, String, &str)> = vec![
+        (
+            vec!["--name", "s"],
+            Some(keys.clone()),
+            "{\"a\":".into(),
+            "not one JSON document",
+        ),
+        (
+            vec!["--name", "s"],
+            Some(keys.clone()),
+            "{} {}".into(),
+            "not one JSON document",
+        ),
+        (
+            vec!["--name", "s"],
+            Some(keys.clone()),
+            String::new(),
+            "stdin is empty",
+        ),
+        (vec!["--name", "s"], None, "{}".into(), "no keys"),
+        (vec![], Some(keys.clone()), "{}".into(), "--name"),
+        (
+            vec!["--name", "s"],
+            Some(keys.clone()),
+            big,
+            "the limit is 4096",
+        ),
+        (
+            vec!["--name", "s", "--domain", "example.com"],
+            Some(keys.clone()),
+            "{}".into(),
+            "--set-cookie",
+        ),
+        (
+            vec!["--name", "s", "--set-cookie"],
+            Some(keys.clone()),
+            "{}".into(),
+            "--domain",
+        ),
+    ];
+    for (args, keys, stdin, reason) in cases {
+        let mut argv = vec!["seal"];
+        argv.extend(args.iter().copied());
+        let err = fails(run(&argv, keys.as_deref(), &stdin));
+        assert!(err.contains(reason), "{argv:?}: {err}");
+    }
+    // The size error states the size too.
+    let err = fails(run(
+        &["seal", "--name", "s"],
+        Some(&keys),
+        oversize.lines().next().unwrap(),
+    ));
+    assert!(err.contains(" bytes, the limit is 4096"), "{err}");
+}
+
+#[test]
+fn invalid_key_ring_names_the_entry_never_the_key() {
+    let k1 = key(1);
+    let short = URL_SAFE_NO_PAD.encode([5u8; 31]);
+    for (keys, must) in [
+        (format!("{k1},{k1}"), "entry 2"),
+        (format!("{k1},{short}"), "entry 2"),
+        (format!("{k1},active"), "entry 2"),
+    ] {
+        for cmd in [
+            &["open", "--name", "s"][..],
+            &["seal", "--name", "s"],
+            &["keys", "check"],
+        ] {
+            let err = fails(run(cmd, Some(&keys), "{}"));
+            assert!(err.contains(must) && err.contains(VAR), "{cmd:?}: {err}");
+            assert!(
+                !err.contains(&k1[..10]) && !err.contains(&short[..10]),
+                "{err}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- key files
+
+#[test]
+fn keys_file_in_text_and_json_forms_wins_over_the_variable() {
+    let value = seal(&key(1));
+    let text = temp_file(
+        "keys.txt",
+        &format!("# rotated\nprimary {}\nactive {}  # old\n", key(2), key(1)),
+    );
+    let json = temp_file(
+        "keys.json",
+        &format!(
+            r#"{{"keys": [{{"key": "{}", "state": "primary"}}, {{"key": "{}", "state": "retired", "until": 4102444800}}]}}"#,
+            key(3),
+            key(1)
+        ),
+    );
+    for file in [&text, &json] {
+        let path = file.to_str().unwrap();
+        // The variable holds an unrelated key: the file must win.
+        let out = ok(run(
+            &["open", "--name", "session", "--keys-file", path],
+            Some(&key(9)),
+            &value,
+        ));
+        assert_eq!(parse(&out), session());
+    }
+    let err = fails(run(
+        &[
+            "open",
+            "--name",
+            "session",
+            "--keys-file",
+            "/nonexistent/keys.txt",
+        ],
+        Some(&key(1)),
+        &value,
+    ));
+    assert!(err.contains("/nonexistent/keys.txt"), "{err}");
+}
+
+#[test]
+fn keys_check_lists_ids_and_states_never_material() {
+    let keys = format!("{},{}", key(1), key(2));
+    let out = ok(run(&["keys", "check"], Some(&keys), ""));
+    assert!(out.contains("2 keys, valid"), "{out}");
+    assert!(out.contains(&format!("{}  primary", id(1))), "{out}");
+    assert!(out.contains(&format!("{}  active", id(2))), "{out}");
+    assert!(!out.contains(&key(1)[..10]) && !out.contains(&key(2)[..10]));
+
+    let file = temp_file(
+        "check.txt",
+        &format!(
+            "primary {}\nactive {}\nretired {} until 2001-01-01T00:00:00Z\nretired {} until 4102444800\nrevoked {}\n",
+            key(1),
+            key(2),
+            key(3),
+            key(4),
+            key(5)
+        ),
+    );
+    let out = ok(run(
+        &["keys", "check", "--keys-file", file.to_str().unwrap()],
+        None,
+        "",
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(
+        lines[1].contains("line 1") && lines[1].contains(&id(1)) && lines[1].contains("primary")
+    );
+    assert!(
+        lines[2].contains("line 2") && lines[2].contains(&id(2)) && lines[2].contains("active")
+    );
+    assert!(
+        lines[3].contains(&id(3)) && lines[3].contains("has passed"),
+        "{out}"
+    );
+    assert!(
+        lines[4].contains(&id(4)) && lines[4].contains("2100-01-01T00:00:00Z"),
+        "{out}"
+    );
+    assert!(
+        lines[5].contains(&id(5)) && lines[5].contains("revoked"),
+        "{out}"
+    );
+    for byte in 1..=5 {
+        assert!(!out.contains(&key(byte)[..10]), "{out}");
+    }
+
+    let bad = temp_file(
+        "bad.txt",
+        &format!("primary {}\nprimary {}\n", key(1), key(2)),
+    );
+    let err = fails(run(
+        &["keys", "check", "--keys-file", bad.to_str().unwrap()],
+        None,
+        "",
+    ));
+    assert!(
+        err.contains("line 1") && err.contains("line 2") && err.contains("primary"),
+        "{err}"
+    );
+    assert!(!err.contains(&key(1)[..10]));
+    let err = fails(run(&["keys", "check"], None, ""));
+    assert!(err.contains("no keys"), "{err}");
+    fails(run(&["keys"], Some(&key(1)), ""));
+    fails(run(&["keys", "list"], Some(&key(1)), ""));
+}
+
+// ---------------------------------------------------------------- inspect
+
+#[test]
+fn inspect_without_and_with_keys() {
+    let keys = format!("{},{}", key(2), key(1));
+    let value = seal(&key(1));
+    let public = ok(run(&["inspect"], None, &format!("{value}\n")));
+    assert!(public.contains("version: 1 (sealed"), "{public}");
+    assert!(public.contains(&format!("key id: {}", id(1))), "{public}");
+    assert!(
+        public.contains(&format!("length: {} characters", value.len())),
+        "{public}"
+    );
+    assert!(public.contains("keys: none given"), "{public}");
+    assert!(!public.contains("42"), "never the session: {public}");
+
+    let no_name = ok(run(&["inspect"], Some(&keys), &value));
+    assert!(no_name.contains("key state: active"), "{no_name}");
+    assert!(no_name.contains("opens: not checked"), "{no_name}");
+
+    let full = ok(run(&["inspect", "--name", "session"], Some(&keys), &value));
+    assert!(
+        full.contains(&format!("opens: yes, with key {}", id(1))),
+        "{full}"
+    );
+    let issued = field(&full, "issued at: ");
+    assert_eq!(field(&full, "expires at: "), issued + 86_400);
+    assert!(
+        full.contains("reseal: yes (sealed under a key that is not primary)"),
+        "{full}"
+    );
+    assert!(!full.contains("cart"), "never the session: {full}");
+
+    let wrong_name = ok(run(&["inspect", "--name", "other"], Some(&keys), &value));
+    assert!(
+        wrong_name.contains("opens: no (session cookie failed authentication"),
+        "{wrong_name}"
+    );
+    let unknown = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(7)),
+        &value,
+    ));
+    assert!(
+        unknown.contains("key state: not in the key ring"),
+        "{unknown}"
+    );
+
+    let err = fails(run(&["inspect"], None, "not a value"));
+    assert!(err.contains("malformed"), "{err}");
+    fails(run(&["inspect"], None, ""));
+}
+
+// ---------------------------------------------------------------- signed-only
+
+#[test]
+fn signed_only_mode_round_trips_and_is_readable() {
+    let keys = key(1);
+    let prefs = json!({"theme": "dark", "lang": "fr"});
+    let value = ok(run(
+        &["seal", "--name", "prefs", "--signed"],
+        Some(&keys),
+        &prefs.to_string(),
+    ));
+    let value = value.trim_end();
+    let raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+    assert_eq!(raw[0], 2, "signed-only version byte");
+    assert_eq!(serde_json::from_slice::<Value>(&raw[53..]).unwrap(), prefs);
+    let out = ok(run(
+        &["open", "--name", "prefs", "--signed"],
+        Some(&keys),
+        value,
+    ));
+    assert_eq!(parse(&out), prefs);
+    let err = fails(run(&["open", "--name", "prefs"], Some(&keys), value));
+    assert!(err.contains("malformed"), "{err}");
+    // Tampering with the readable JSON fails authentication.
+    let mut forged = raw.clone();
+    let last = forged.len() - 2;
+    forged[last] ^= 0x01;
+    let err = fails(run(
+        &["open", "--name", "prefs", "--signed"],
+        Some(&keys),
+        &URL_SAFE_NO_PAD.encode(&forged),
+    ));
+    assert!(err.contains("failed authentication"), "{err}");
+    let info = ok(run(&["inspect"], None, value));
+    assert!(info.contains("version: 2 (signed-only"), "{info}");
+    assert!(info.contains("issued at (unverified): "), "{info}");
+}
+
+// ---------------------------------------------------------------- cookies
+
+#[test]
+fn set_cookie_output_and_cookie_header_input() {
+    let keys = key(1);
+    let out = ok(run(
+        &[
+            "seal",
+            "--name",
+            "__Secure-session",
+            "--set-cookie",
+            "--domain",
+            "Shop.Example.com",
+            "--path",
+            "/app",
+            "--same-site",
+            "strict",
+            "--max-age",
+            "3600",
+        ],
+        Some(&keys),
+        &session().to_string(),
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let header = lines[0];
+    assert!(header.starts_with("__Secure-session="), "{header}");
+    for attribute in [
+        "; Domain=shop.example.com",
+        "; Path=/app",
+        "; SameSite=Strict",
+        "; Secure",
+        "; HttpOnly",
+        "; Max-Age=",
+    ] {
+        assert!(header.contains(attribute), "{header} lacks {attribute}");
+    }
+    let pair = header.split(';').next().unwrap();
+    let cookie_header = format!("theme=dark; {pair}; junk");
+    let out = ok(run(
+        &["open", "--name", "__Secure-session", "--cookie-header"],
+        Some(&keys),
+        &cookie_header,
+    ));
+    assert_eq!(parse(&out), session());
+    let err = fails(run(
+        &["open", "--name", "__Secure-session", "--cookie-header"],
+        Some(&keys),
+        "theme=dark",
+    ));
+    assert!(err.starts_with("error: "), "{err}");
+
+    for (args, reason) in [
+        (vec!["--domain", "github.io"], "suffix"),
+        (
+            vec!["--domain", "example.com", "--same-site", "sideways"],
+            "--same-site",
+        ),
+        (vec!["--domain", "example.com", "--chunks", "0"], "--chunks"),
+    ] {
+        let mut argv = vec!["seal", "--name", "s", "--set-cookie"];
+        argv.extend(args);
+        let err = fails(run(&argv, Some(&keys), "{}"));
+        assert!(err.contains(reason), "{argv:?}: {err}");
+    }
+}
+
+#[test]
+fn oversized_session_needs_chunks_and_round_trips_with_them() {
+    let keys = key(1);
+    let oversize = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/corpus/sessions-oversize.jsonl"
+    ))
+    .unwrap();
+    let big = oversize.lines().next().unwrap();
+    let base = [
+        "seal",
+        "--name",
+        "session",
+        "--set-cookie",
+        "--domain",
+        "example.com",
+    ];
+    let err = fails(run(&base, Some(&keys), big));
+    assert!(err.contains("bytes, the limit is 4096"), "{err}");
+
+    let mut chunked = base.to_vec();
+    chunked.extend(["--chunks", "4"]);
+    let out = ok(run(&chunked, Some(&keys), big));
+    // Pieces that carry data, in the order written, as the browser returns them.
+    let pairs: Vec<&str> = out
+        .lines()
+        .map(|l| l.split(';').next().unwrap())
+        .filter(|p| !p.ends_with('='))
+        .collect();
+    assert!(pairs.len() >= 2, "{out}");
+    for line in out.lines() {
+        let pair = line.split(';').next().unwrap();
+        // Browsers count name plus value, without the `=`.
+        assert!(pair.len() - 1 <= 4096, "each cookie within the limit");
+    }
+    let header = pairs.join("; ");
+    let out = ok(run(
+        &["open", "--name", "session", "--cookie-header"],
+        Some(&keys),
+        &header,
+    ));
+    assert_eq!(parse(&out), parse(big));
+    // Dropping a chunk fails.
+    let dropped = pairs[..pairs.len() - 1].join("; ");
+    fails(run(
+        &["open", "--name", "session", "--cookie-header"],
+        Some(&keys),
+        &dropped,
+    ));
+}
+
+// ---------------------------------------------------------------- help
+
+#[test]
+fn help_for_every_command() {
+    let top = ok(run(&[], None, ""));
+    assert!(
+        top.contains("USAGE") && top.contains("SEALED_SESSION_KEYS"),
+        "{top}"
+    );
+    assert_eq!(ok(run(&["--help"], None, "")), top);
+    assert_eq!(ok(run(&["help"], None, "")), top);
+    for (command, mentions) in [
+        (vec!["keygen"], "base64url"),
+        (vec!["seal"], "--max-age"),
+        (vec!["open"], "--cookie-header"),
+        (vec!["inspect"], "key id"),
+        (vec!["keys", "check"], "never prints key material"),
+    ] {
+        let mut argv = command.clone();
+        argv.push("--help");
+        let out = ok(run(&argv, None, ""));
+        assert!(out.contains("USAGE"), "{argv:?}: {out}");
+        assert!(
+            out.to_lowercase().contains(&mentions.to_lowercase()),
+            "{argv:?}: {out}"
+        );
+        assert_ne!(out, top, "{argv:?} has its own help");
+        let mut argv = vec!["help"];
+        argv.push(command[0]);
+        assert_eq!(ok(run(&argv, None, "")), out);
+    }
+    let err = fails(run(&["frobnicate"], None, ""));
+    assert!(err.contains("unknown command"), "{err}");
+}

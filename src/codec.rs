@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use crate::compression::Compression;
 use crate::cookie_options::CookieOptions;
+use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
 use crate::key::KeyId;
@@ -129,6 +130,7 @@ pub struct Codec {
     pub(crate) max_decompressed: usize,
     pub(crate) pad_to: Option<usize>,
     pub(crate) refresh_after: f64,
+    pub(crate) dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) cookie: CookieOptions,
 }
 
@@ -150,6 +152,7 @@ impl Codec {
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             pad_to: None,
             refresh_after: DEFAULT_REFRESH_AFTER,
+            dictionaries: Vec::new(),
             cookie: CookieOptions::default(),
         }
     }
@@ -232,6 +235,10 @@ impl fmt::Debug for Codec {
             .field("compression", &self.compression)
             .field("max_decompressed", &self.max_decompressed)
             .field("pad_to", &self.pad_to)
+            .field(
+                "dictionaries",
+                &self.dictionaries.iter().map(|d| d.id()).collect::<Vec<_>>(),
+            )
             .field("cookie", &self.cookie)
             .finish_non_exhaustive()
     }
@@ -263,6 +270,7 @@ pub struct CodecBuilder {
     pub(crate) max_decompressed: usize,
     pub(crate) pad_to: Option<usize>,
     pub(crate) refresh_after: f64,
+    pub(crate) dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) cookie: CookieOptions,
 }
 
@@ -371,6 +379,24 @@ impl CodecBuilder {
         self
     }
 
+    /// Compression dictionaries, like keys: the first one compresses new
+    /// values, all of them open values that name them. Sealing falls back to
+    /// plain zstd (or no compression) whenever that is smaller.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, Dictionary};
+    /// let current = Dictionary::from_bytes(br#"{"user":{"id":0,"roles":["buyer"]}}"#)?;
+    /// let codec = Codec::builder("sid").development_key().dictionaries([current]).build()?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dictionaries<D: Into<Arc<Dictionary>>>(
+        mut self,
+        dictionaries: impl IntoIterator<Item = D>,
+    ) -> Self {
+        self.dictionaries = dictionaries.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Validates the configuration and prepares every per-key state.
     ///
     /// ```
@@ -413,6 +439,14 @@ impl CodecBuilder {
                 "refresh_after is a share between 0.0 and 1.0",
             ));
         }
+        for (i, dict) in self.dictionaries.iter().enumerate() {
+            if self.dictionaries[..i].iter().any(|d| d.id() == dict.id()) {
+                return Err(Error::config(format!(
+                    "dictionary {} is listed twice: remove one of them",
+                    dict.id()
+                )));
+            }
+        }
         let cookie = self.cookie.validated(&self.name)?;
         let name_len = u16::try_from(self.name.len())
             .map_err(|_| Error::config("cookie name is longer than 65535 bytes"))?;
@@ -441,6 +475,7 @@ impl CodecBuilder {
             max_decompressed: self.max_decompressed,
             pad_to: self.pad_to,
             refresh_after: self.refresh_after,
+            dictionaries: self.dictionaries,
             cookie,
         })
     }

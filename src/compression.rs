@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
 
+use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::format::{put_varint, take_varint};
 
@@ -78,8 +79,13 @@ fn new_dctx() -> Result<DCtx<'static>> {
 
 /// Appends `varint(src.len()) || zstd frame` to `out` and returns true, or
 /// leaves `out` unchanged and returns false when that would not be shorter
-/// than `src` itself.
-pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) -> Result<bool> {
+/// than `src` itself. With a dictionary, the frame is compressed against it.
+pub(crate) fn compress_into(
+    src: &[u8],
+    level: i32,
+    dict: Option<&Dictionary>,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
     let start = out.len();
     put_varint(out, src.len() as u64);
     let body = out.len();
@@ -100,8 +106,18 @@ pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) -> Result
         cctx.set_parameter(CParameter::CompressionLevel(level))
             .map_err(|_| Error::config("zstd compression level must be between 1 and 19"))?;
         let dst = out.get_mut(body..).unwrap_or(&mut []);
-        cctx.compress2(dst, src)
-            .map_err(|_| Error::config("zstd failed to compress the session"))
+        // The context is thread-local and outlives any codec, so a dictionary
+        // is referenced only for the duration of one call and always released.
+        if let Some(dict) = dict {
+            cctx.ref_cdict(dict.cdict())
+                .map_err(|_| Error::config("zstd rejected the compression dictionary"))?;
+        }
+        let result = cctx.compress2(dst, src);
+        if dict.is_some() && cctx.disable_dictionary().is_err() {
+            // A context that cannot drop its dictionary must not be reused.
+            *slot = None;
+        }
+        result.map_err(|_| Error::config("zstd failed to compress the session"))
     })?;
     if body - start + written < src.len() {
         out.truncate(body + written);
@@ -112,9 +128,9 @@ pub(crate) fn compress_into(src: &[u8], level: i32, out: &mut Vec<u8>) -> Result
     }
 }
 
-/// Reads `varint(len) || zstd frame` and decompresses it, refusing before any
-/// work when `len` exceeds `max`.
-pub(crate) fn decompress(input: &[u8], max: usize) -> Result<Vec<u8>> {
+/// Reads `varint(len) || zstd frame` and decompresses it (against `dict` when
+/// given), refusing before any work when `len` exceeds `max`.
+pub(crate) fn decompress(input: &[u8], max: usize, dict: Option<&Dictionary>) -> Result<Vec<u8>> {
     let (len, frame) = take_varint(input)?;
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     if len > max {
@@ -136,9 +152,15 @@ pub(crate) fn decompress(input: &[u8], max: usize) -> Result<Vec<u8>> {
             *slot = Some(new_dctx()?);
         }
         let dctx = slot.as_mut().ok_or(Error::Decompression)?;
-        dctx.decompress(&mut out, frame)
-            .map_err(|_| Error::Decompression)?;
-        Ok(())
+        if let Some(dict) = dict {
+            dctx.ref_ddict(dict.ddict())
+                .map_err(|_| Error::Decompression)?;
+        }
+        let result = dctx.decompress(&mut out, frame);
+        if dict.is_some() && dctx.disable_dictionary().is_err() {
+            *slot = None;
+        }
+        result.map(|_| ()).map_err(|_| Error::Decompression)
     })?;
     if out.len() != len {
         return Err(Error::Decompression);
@@ -154,9 +176,9 @@ mod tests {
     fn compresses_repetitive_json_and_round_trips() {
         let json = br#"{"cart":[{"sku":1,"title":"a long product title"},{"sku":2,"title":"a long product title"}]}"#.repeat(4);
         let mut out = Vec::new();
-        assert!(compress_into(&json, 3, &mut out).unwrap());
+        assert!(compress_into(&json, 3, None, &mut out).unwrap());
         assert!(out.len() < json.len());
-        assert_eq!(decompress(&out, 1 << 16).unwrap(), json);
+        assert_eq!(decompress(&out, 1 << 16, None).unwrap(), json);
     }
 
     #[test]
@@ -165,7 +187,7 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let mut out = vec![9u8];
-        assert!(!compress_into(&noise, 3, &mut out).unwrap());
+        assert!(!compress_into(&noise, 3, None, &mut out).unwrap());
         assert_eq!(out, vec![9u8]);
     }
 
@@ -173,9 +195,9 @@ mod tests {
     fn bound_is_checked_before_decompressing() {
         let json = vec![b'a'; 100_000];
         let mut out = Vec::new();
-        assert!(compress_into(&json, 3, &mut out).unwrap());
+        assert!(compress_into(&json, 3, None, &mut out).unwrap());
         assert_eq!(
-            decompress(&out, 65_536),
+            decompress(&out, 65_536, None),
             Err(Error::TooLarge {
                 what: "decompressed session",
                 size: 100_000,
@@ -188,11 +210,11 @@ mod tests {
     fn lying_length_prefix_is_rejected() {
         let json = vec![b'a'; 1000];
         let mut out = Vec::new();
-        assert!(compress_into(&json, 3, &mut out).unwrap());
+        assert!(compress_into(&json, 3, None, &mut out).unwrap());
         // Claim 999 bytes: the frame does not fit.
         let mut lie = Vec::new();
         put_varint(&mut lie, 999);
         lie.extend_from_slice(out.get(2..).unwrap());
-        assert_eq!(decompress(&lie, 65_536), Err(Error::Decompression));
+        assert_eq!(decompress(&lie, 65_536, None), Err(Error::Decompression));
     }
 }

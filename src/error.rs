@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::dictionary::DictionaryId;
 use crate::key::KeyId;
 
 /// Everything that can go wrong while building a codec, sealing or opening a
@@ -75,6 +76,11 @@ pub enum Error {
         size: usize,
         /// The limit in bytes.
         limit: usize,
+    },
+    /// The value was compressed with a dictionary this codec does not have.
+    UnknownDictionary {
+        /// The id read from the authenticated body.
+        dictionary_id: DictionaryId,
     },
     /// The compressed body is corrupt (after authentication: only a holder of
     /// the key can produce this).
@@ -189,6 +195,12 @@ impl fmt::Display for Error {
                 f,
                 "{what} is {size} bytes, the limit is {limit}: store less in the session, \
                  enable compression or chunking, or raise the limit"
+            ),
+            Error::UnknownDictionary { dictionary_id } => write!(
+                f,
+                "session was compressed with dictionary {dictionary_id}, which this server does \
+                 not have: add it to the codec's dictionaries (after the current one) until the \
+                 longest session lifetime has passed"
             ),
             Error::Decompression => f.write_str(
                 "sealed session body failed to decompress: the sealing server has a different \

@@ -12,6 +12,8 @@
 //! plaintext = flags (1) || varint issued_at || varint max_age || body
 //! body      = json                            (flags & 0x03 == 0)
 //!           | varint json_len || zstd frame   (flags & 0x03 == 1, magicless)
+//!           | dict_id (4) || varint json_len || zstd frame with that dictionary
+//!                                             (flags & 0x03 == 2)
 //! ```
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,6 +48,9 @@ pub(crate) const MIN_SEALED_LEN: usize = HEADER_LEN + MIN_PLAINTEXT_LEN + TAG_LE
 pub(crate) const FLAG_COMPRESSION_MASK: u8 = 0b0000_0011;
 pub(crate) const FLAG_BODY_JSON: u8 = 0;
 pub(crate) const FLAG_BODY_ZSTD: u8 = 1;
+/// Body is `dictionary id (4) || varint json_len || zstd frame` compressed
+/// against that dictionary.
+pub(crate) const FLAG_BODY_ZSTD_DICT: u8 = 2;
 /// Flags byte: the body is followed by 0x80 and zero or more 0x00 bytes.
 pub(crate) const FLAG_PADDED: u8 = 0b0000_0100;
 /// Every other bit is reserved and must be zero.

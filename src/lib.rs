@@ -34,6 +34,7 @@
 mod codec;
 mod compression;
 mod cookie_options;
+mod dictionary;
 mod domain;
 mod error;
 mod format;
@@ -41,8 +42,8 @@ mod inspect;
 mod key;
 mod key_derivation;
 mod key_ring;
-mod request;
 mod key_ring_config;
+mod request;
 mod seal;
 mod set_cookie;
 mod signed;
@@ -56,6 +57,7 @@ pub use cookie::SameSite;
 pub use cookie_options::{
     BROWSER_ATTRIBUTE_LIMIT, BROWSER_COOKIE_LIMIT, DEFAULT_MAX_TOTAL_COOKIE_SIZE, MAX_CHUNKS,
 };
+pub use dictionary::{Dictionary, DictionaryId, MAX_DICTIONARY_SIZE};
 pub use domain::DomainRule;
 pub use error::{Error, Result};
 pub use format::{KEY_LEN, NONCE_LEN};
@@ -63,9 +65,9 @@ pub use inspect::{inspect, Inspection};
 pub use key::{Key, KeyId};
 pub use key_derivation::derive_key;
 pub use key_ring::{KeyRing, KeyRingBuilder, KeyState};
+pub use key_ring_config::KeyRingConfig;
 pub use request::MAX_CANDIDATES;
 pub use set_cookie::SetCookies;
-pub use key_ring_config::KeyRingConfig;
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;

@@ -8,11 +8,12 @@ use xaes_256_gcm::aead::AeadInOut;
 
 use crate::codec::{Codec, Mode, Opened, Reseal};
 use crate::compression::{self, Compression, MIN_COMPRESS_LEN};
+use crate::dictionary::{DictionaryId, DICTIONARY_ID_LEN};
 use crate::error::{Error, Result};
 use crate::format::{
     put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
-    FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_SEALED,
-    VERSION_SIGNED,
+    FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN,
+    TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
 };
 use crate::key::KeyId;
 use crate::signed;
@@ -82,16 +83,13 @@ impl Codec {
         buf.push(FLAG_BODY_JSON);
         put_varint(&mut buf, now);
         put_varint(&mut buf, self.max_age);
-        let mut flags = FLAG_BODY_JSON;
-        let compressed = match self.compression {
+        let mut flags = match self.compression {
             Compression::Zstd { level } if json.len() >= MIN_COMPRESS_LEN => {
-                compression::compress_into(json, level, &mut buf)?
+                self.compress_body(json, level, &mut buf)?
             }
-            _ => false,
+            _ => FLAG_BODY_JSON,
         };
-        if compressed {
-            flags |= FLAG_BODY_ZSTD;
-        } else {
+        if flags == FLAG_BODY_JSON {
             buf.extend_from_slice(json);
         }
         if let Some(bucket) = self.pad_to {
@@ -115,6 +113,37 @@ impl Codec {
             .map_err(|_| Error::config("session too large for AES-GCM"))?;
         buf.extend_from_slice(&tag);
         Ok(B64.encode(&buf))
+    }
+
+    /// Appends the smallest compressed body to `buf` and returns its flag, or
+    /// appends nothing and returns `FLAG_BODY_JSON` when compression does not
+    /// make the value shorter. With a dictionary, plain zstd is tried too and
+    /// the smaller wins: a dictionary trained on other data (or data that
+    /// compresses well on its own) never costs size.
+    fn compress_body(&self, json: &[u8], level: i32, buf: &mut Vec<u8>) -> Result<u8> {
+        let mark = buf.len();
+        let mut best = (FLAG_BODY_JSON, json.len());
+        if let Some(dict) = self.dictionaries.first() {
+            buf.extend_from_slice(&dict.id().0);
+            if compression::compress_into(json, level, Some(dict), buf)?
+                && buf.len() - mark < json.len()
+            {
+                best = (FLAG_BODY_ZSTD_DICT, buf.len() - mark);
+            } else {
+                buf.truncate(mark);
+            }
+        }
+        // Plain zstd goes after the dictionary attempt (if any) in the same
+        // buffer, then moves into place if it is smaller: no extra allocation.
+        let plain_at = buf.len();
+        if compression::compress_into(json, level, None, buf)? && buf.len() - plain_at < best.1 {
+            let plain_len = buf.len() - plain_at;
+            buf.copy_within(plain_at.., mark);
+            buf.truncate(mark + plain_len);
+            return Ok(FLAG_BODY_ZSTD);
+        }
+        buf.truncate(plain_at);
+        Ok(best.0)
     }
 
     pub(crate) fn primary_per_key(&self) -> Result<&crate::codec::PerKey> {
@@ -210,7 +239,25 @@ impl Codec {
         let body_start = end - rest.len();
         let json = match flags & FLAG_COMPRESSION_MASK {
             FLAG_BODY_JSON => Json::Range(body_start, body_start + body.len()),
-            FLAG_BODY_ZSTD => Json::Owned(compression::decompress(body, self.max_decompressed)?),
+            FLAG_BODY_ZSTD => {
+                Json::Owned(compression::decompress(body, self.max_decompressed, None)?)
+            }
+            FLAG_BODY_ZSTD_DICT => {
+                let (id, frame) = body
+                    .split_first_chunk::<DICTIONARY_ID_LEN>()
+                    .ok_or_else(|| Error::malformed("truncated dictionary id"))?;
+                let dictionary_id = DictionaryId(*id);
+                let dict = self
+                    .dictionaries
+                    .iter()
+                    .find(|d| d.id() == dictionary_id)
+                    .ok_or(Error::UnknownDictionary { dictionary_id })?;
+                Json::Owned(compression::decompress(
+                    frame,
+                    self.max_decompressed,
+                    Some(dict),
+                )?)
+            }
             _ => {
                 return Err(Error::malformed(
                     "unknown compression: sealed by a newer version",

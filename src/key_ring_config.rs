@@ -101,8 +101,7 @@ impl KeyRingConfig {
     /// ```
     /// use sealed_session::{KeyRingConfig, KeyState};
     /// let text = "
-    ///     # rotated 2026-11-01
-    ///     primary AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE
+    ///     primary AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE   # since 2026-11-01
     ///     retired AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI until 2027-01-01T00:00:00Z
     /// ";
     /// let config = KeyRingConfig::from_text(text)?;

@@ -263,7 +263,7 @@ fn consider<T>(result: Result<Opened<T>>, best: &mut Option<Opened<T>>, error: &
 /// errors on the outside of the value.
 fn informativeness(err: &Error) -> u8 {
     match err {
-        Error::Deserialize { .. } | Error::Decompression => 6,
+        Error::Deserialize { .. } | Error::Decompression | Error::UnknownDictionary { .. } => 6,
         Error::Expired { .. } | Error::NotYetValid { .. } => 5,
         Error::RevokedKey { .. } | Error::RetiredKey { .. } => 4,
         Error::UnknownKey { .. } => 3,

@@ -113,6 +113,8 @@ struct Report {
     failures: Vec<String>,
     old_to_new: u64,
     new_to_old: u64,
+    /// The first tick from which on every session was under the new key.
+    all_new_since: Option<u64>,
 }
 
 /// One request of client `c` to server `s` at `now`: open, count the visit,
@@ -210,6 +212,7 @@ fn simulate(
     changes.sort_by_key(|c| c.tick);
     let mut pending = changes.into_iter().peekable();
     let mut report = Report::default();
+    let mut under_new = 0usize;
     for tick in 0..ticks {
         while let Some(change) = pending.next_if(|c| c.tick <= tick) {
             servers[change.server].reconfigure(change.config);
@@ -219,6 +222,8 @@ fn simulate(
         // random, so sessions keep moving across the cluster.
         let id = (tick as usize) % SESSIONS;
         let server = &servers[rng.below(SERVERS as u64) as usize];
+        let key_of = |c: &Client| sealed_session::inspect(&c.cookie).unwrap().key_id;
+        let was_new = key_of(&clients[id]) == keys.new_id;
         request(
             server,
             &mut clients[id],
@@ -228,6 +233,13 @@ fn simulate(
             &keys,
             &mut report,
         );
+        let is_new = key_of(&clients[id]) == keys.new_id;
+        under_new = under_new + usize::from(is_new) - usize::from(was_new);
+        if under_new == SESSIONS {
+            report.all_new_since.get_or_insert(tick);
+        } else {
+            report.all_new_since = None;
+        }
     }
     assert!(pending.next().is_none(), "every change applied");
     (report, clients, servers)
@@ -283,6 +295,8 @@ fn three_phase_rotation_loses_no_session() {
     assert!(last(&changes, 5..10) < first(&changes, 10..15));
     assert!(T0 + first(&changes, 15..20) * TICK > deadline);
 
+    let everywhere_primary = last(&changes, 5..10);
+
     let initial = format!("primary {}", k.old);
     let (report, clients, servers) = simulate(&initial, changes, ticks, 42);
 
@@ -300,6 +314,17 @@ fn three_phase_rotation_loses_no_session() {
         report.old_to_new >= SESSIONS as u64,
         "only {} re-seals from the old to the new key",
         report.old_to_new
+    );
+    // Once the last server seals with the new key, each session's next
+    // request (every session is visited once per SESSIONS ticks) moves it
+    // to the new key, and none ever goes back.
+    let since = report
+        .all_new_since
+        .expect("every session ends under the new key");
+    assert!(
+        since <= everywhere_primary + SESSIONS as u64,
+        "all sessions under the new key only from tick {since}; phase 2 ended at tick \
+         {everywhere_primary}"
     );
     for (id, client) in clients.iter().enumerate() {
         let info = sealed_session::inspect(&client.cookie).unwrap();

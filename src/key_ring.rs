@@ -354,7 +354,7 @@ impl KeyRingBuilder {
             }
             entries.push((Entry::new(key, id, *state), origin.clone()));
         }
-        entries.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        entries.sort_by_key(|e| e.0.id);
         let entries: Vec<Entry> = entries.into_iter().map(|(e, _)| e).collect();
         let primary = entries
             .iter()

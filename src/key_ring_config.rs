@@ -37,6 +37,9 @@ use crate::key_ring::{KeyRing, KeyState};
 /// deserialize it with serde as part of a larger configuration. Each key is
 /// checked (32 bytes of base64url) while loading; the ring rules (exactly
 /// one primary, no key twice) are checked by [`KeyRingConfig::build`].
+/// Its `Debug` output shows key ids and states only; serializing it writes
+/// the keys themselves (that is its purpose), so treat serialized output as
+/// a secret.
 ///
 /// The JSON form:
 ///

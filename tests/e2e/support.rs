@@ -76,9 +76,7 @@ pub fn request(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    read_response(&mut stream)
 }
 
 /// Sends a request with a JSON body (for WebDriver).
@@ -98,13 +96,49 @@ pub fn request_json(
     );
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    read_response(&mut stream)
 }
 
 fn invalid(message: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message.to_owned())
+}
+
+/// Reads one response: up to Content-Length, the last chunk, or the end of
+/// the connection (some servers, chromedriver among them, keep the
+/// connection open despite `Connection: close`).
+fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..n]);
+        if response_complete(&raw) {
+            break;
+        }
+    }
+    parse_response(&raw)
+}
+
+fn response_complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => body.len() >= length,
+        None => head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304"),
+    }
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
@@ -147,8 +181,7 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
             .ok_or_else(|| invalid("truncated chunk size"))?;
         let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| invalid("chunk"))?;
         let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size =
-            usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -242,7 +275,9 @@ impl CookieJar {
                 continue;
             }
             self.cookies.retain(|c| {
-                !(c.name == cookie.name && c.domain == cookie.domain && c.host_only == cookie.host_only)
+                !(c.name == cookie.name
+                    && c.domain == cookie.domain
+                    && c.host_only == cookie.host_only)
             });
             if !expired {
                 self.cookies.push(cookie);

@@ -305,8 +305,21 @@ fn keys_check(args: &[String]) -> Result<String, String> {
     let ring = config.build().map_err(|e| e.to_string())?;
     let now = time::now();
     let mut out = format!("{source}: {} keys, valid\n", ring.len());
-    let width = config.keys().map(|(o, _, _)| o.len()).max().unwrap_or(0);
+    // The header names the source once; each line names the line or entry.
+    let local = |origin: &str| -> String {
+        origin
+            .strip_prefix(source.as_str())
+            .unwrap_or(origin)
+            .trim_start()
+            .to_owned()
+    };
+    let width = config
+        .keys()
+        .map(|(o, _, _)| local(o).len())
+        .max()
+        .unwrap_or(0);
     for (origin, id, state) in config.keys() {
+        let origin = local(origin);
         out.push_str(&format!(
             "{origin:<width$}  {id}  {}\n",
             describe_state(state, now)

@@ -144,11 +144,22 @@ struct Client {
 }
 
 impl Client {
-    fn send(&mut self, method: &str, host: &str, path: &str, form: Option<&[(&str, &str)]>) -> Response {
+    fn send(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Response {
         self.requests += 1;
         let cookie = self.jar.header_for(host);
         let response = support::request(self.nginx, method, host, path, cookie.as_deref(), form)
-            .unwrap_or_else(|err| panic!("request {} ({method} {host}{path}) failed: {err}", self.requests));
+            .unwrap_or_else(|err| {
+                panic!(
+                    "request {} ({method} {host}{path}) failed: {err}",
+                    self.requests
+                )
+            });
         assert_eq!(
             response.status, 200,
             "request {} ({method} {host}{path}) answered {}: {}",
@@ -211,12 +222,16 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
                 tail(&dir.join("error.log"), 20)
             );
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "nginx did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nginx did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
     // The operator's script, keyed by the number of cart requests made.
-    let mut script: Vec<(usize, Step)> = vec![(20, Step::Crash(1)), (30, Step::Start(1, initial.clone()))];
+    let mut script: Vec<(usize, Step)> =
+        vec![(20, Step::Crash(1)), (30, Step::Start(1, initial.clone()))];
     for (phase, keys) in [(1, &phase1), (2, &phase2), (3, &phase3), (4, &done)] {
         for server in 0..SERVERS {
             let at = phase * 50 + server * 10;
@@ -233,7 +248,12 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         requests: 0,
     };
     let signed_in = client
-        .send("POST", "account.shop.test", "/api/sign-in", Some(&[("username", USER)]))
+        .send(
+            "POST",
+            "account.shop.test",
+            "/api/sign-in",
+            Some(&[("username", USER)]),
+        )
         .json();
     assert_eq!(signed_in["user"], USER);
 
@@ -247,11 +267,20 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         let item = format!("sku-{i}");
         expected.push(item.clone());
         let state = client
-            .send("POST", "cart.shop.test", "/api/cart", Some(&[("item", &item)]))
+            .send(
+                "POST",
+                "cart.shop.test",
+                "/api/cart",
+                Some(&[("item", &item)]),
+            )
             .json();
         let context = format!("after adding {item} (request {})", client.requests);
         assert_eq!(state["user"], USER, "session lost {context}: {state}");
-        assert_eq!(state["cart"], serde_json::json!(expected), "cart wrong {context}");
+        assert_eq!(
+            state["cart"],
+            serde_json::json!(expected),
+            "cart wrong {context}"
+        );
         seen_servers.insert(state["server_id"].as_str().unwrap_or_default().to_owned());
         if let Some(id) = state["key_id"].as_str() {
             key_ids_seen.insert(id.to_owned());
@@ -260,7 +289,11 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
             // Reads go to the third subdomain; the session must be there too.
             let state = client.send("GET", "shop.test", "/api/state", None).json();
             assert_eq!(state["user"], USER, "session lost on shop.test {context}");
-            assert_eq!(state["cart"], serde_json::json!(expected), "cart wrong on shop.test {context}");
+            assert_eq!(
+                state["cart"],
+                serde_json::json!(expected),
+                "cart wrong on shop.test {context}"
+            );
         }
     }
 
@@ -269,7 +302,11 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         let state = client.send("GET", "shop.test", "/api/state", None).json();
         assert_eq!(state["user"], USER);
         assert_eq!(state["cart"], serde_json::json!(expected));
-        assert_eq!(state["key_id"], new.id().to_string(), "final cookie not sealed under the new key");
+        assert_eq!(
+            state["key_id"],
+            new.id().to_string(),
+            "final cookie not sealed under the new key"
+        );
         assert_eq!(state["primary_key_id"], new.id().to_string());
         seen_servers.insert(state["server_id"].as_str().unwrap_or_default().to_owned());
     }
@@ -279,7 +316,8 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         "round robin should have reached every server: {seen_servers:?}"
     );
     assert!(
-        key_ids_seen.contains(&old.id().to_string()) && key_ids_seen.contains(&new.id().to_string()),
+        key_ids_seen.contains(&old.id().to_string())
+            && key_ids_seen.contains(&new.id().to_string()),
         "the run should have seen cookies under both keys: {key_ids_seen:?}"
     );
     // Independently of the servers: the jar's cookie opens with NEW alone.
@@ -288,7 +326,10 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         .secure(false)
         .build()
         .expect("codec");
-    let cookie = client.jar.header_for("shop.test").expect("a session cookie");
+    let cookie = client
+        .jar
+        .header_for("shop.test")
+        .expect("a session cookie");
     let opened = only_new
         .decode::<serde_json::Value>(&cookie)
         .expect("the final cookie opens under the new key alone");

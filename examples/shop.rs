@@ -137,32 +137,32 @@ impl Exchange {
 
     /// Set-Cookie headers: only when the session changed or must be
     /// re-sealed (opened by a non-primary key, or due for a sliding refresh).
-    fn set_cookies(&self, shop: &Shop) -> Result<Vec<String>, Response> {
+    /// `None` when the session could not be sealed (too large).
+    fn set_cookies(&self, shop: &Shop) -> Option<Vec<String>> {
         let before = self.opened.as_ref().map(|o| &o.session);
         let reseal = self.opened.as_ref().is_some_and(|o| o.needs_reseal());
         match &self.session {
-            None if before.is_some() => Ok(shop.codec.removal().into_iter().collect()),
+            None if before.is_some() => Some(shop.codec.removal().into_iter().collect()),
             Some(session) if reseal || Some(session) != before => {
                 match shop.codec.encode(session) {
-                    Ok(cookies) => Ok(cookies.into_iter().collect()),
+                    Ok(cookies) => Some(cookies.into_iter().collect()),
                     Err(err) => {
                         log::warn!("session not saved: {err}");
-                        Err((
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "the cart is full: remove something first\n",
-                        )
-                            .into_response())
+                        None
                     }
                 }
             }
-            _ => Ok(Vec::new()),
+            _ => Some(Vec::new()),
         }
     }
 
     fn finish(&self, shop: &Shop, response: impl IntoResponse) -> Response {
-        let cookies = match self.set_cookies(shop) {
-            Ok(cookies) => cookies,
-            Err(refused) => return refused,
+        let Some(cookies) = self.set_cookies(shop) else {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the cart is full: remove something first\n",
+            )
+                .into_response();
         };
         let mut response = response.into_response();
         for cookie in cookies {

@@ -334,6 +334,11 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         .decode::<serde_json::Value>(&cookie)
         .expect("the final cookie opens under the new key alone");
     assert_eq!(opened.session["cart"].as_array().map(Vec::len), Some(ADDS));
+    println!(
+        "final cookie: {} bytes for {ADDS} cart items, {} client requests",
+        cookie.len(),
+        client.requests
+    );
 
     nginx.terminate();
     let access_log = std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();

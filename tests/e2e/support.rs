@@ -266,7 +266,7 @@ impl CookieJar {
                         cookie.domain = domain;
                         cookie.host_only = false;
                     }
-                    "max-age" => expired |= val.trim().parse::<i64>().map_or(false, |s| s <= 0),
+                    "max-age" => expired |= val.trim().parse::<i64>().is_ok_and(|s| s <= 0),
                     "secure" => cookie.secure = true,
                     _ => {}
                 }
@@ -409,9 +409,10 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
-/// The demo shop's executable: `SHOP_BIN` when set, otherwise built with the
-/// same cargo that runs this test (the test target alone does not build
-/// examples).
+/// The demo shop's executable: `SHOP_BIN` when set (for example a wrapper
+/// script that adds `--no-domain`, to watch the tests fail), otherwise built
+/// with the same cargo that runs this test (a `--test` run alone does not
+/// build examples).
 pub fn shop_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SHOP_BIN") {
         return PathBuf::from(path);
@@ -419,7 +420,9 @@ pub fn shop_binary() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "shop"])
+        // The features .ci/run tests with, so the library is not rebuilt in
+        // another configuration.
+        .args(["build", "--quiet", "--all-features", "--example", "shop"])
         .current_dir(manifest)
         .status()
         .expect("cannot run cargo to build the shop example");

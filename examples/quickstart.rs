@@ -22,6 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("the corpus file is empty")?;
     let session: DynamicSession = serde_json::from_str(line)?;
+    println!(
+        "using the built-in DEMO key (public, for this example only; \
+         generate real keys with `sealed-session keygen`)"
+    );
 
     let codec = Codec::builder("__Secure-session")
         .key_ring(KeyRing::from_keys([Key::from_base64url(DEMO_KEY)?])?)

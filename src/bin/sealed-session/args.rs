@@ -1,6 +1,7 @@
 //! A small hand-written argument parser: the CLI must not add a dependency
 //! to the crate. Options are `--flag`, `--option VALUE` or `--option=VALUE`;
 //! each command lists the options it accepts, anything else is an error.
+//! Only options declared repeatable may be given more than once.
 
 /// How an option is written.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -9,6 +10,9 @@ pub enum Kind {
     Flag,
     /// `--option VALUE`.
     Value,
+    /// `--option VALUE`, any number of times; the order is kept (the first
+    /// `--dict` seals, like the first key).
+    Repeated,
 }
 
 /// The options one command accepts.
@@ -46,7 +50,7 @@ impl Spec {
                     self.command, self.command
                 ));
             };
-            if given.iter().any(|(n, _)| *n == name) {
+            if kind != Kind::Repeated && given.iter().any(|(n, _)| *n == name) {
                 return Err(format!("option --{name} is given twice; give it once"));
             }
             let value = match (kind, inline) {
@@ -54,8 +58,8 @@ impl Spec {
                 (Kind::Flag, Some(_)) => {
                     return Err(format!("option --{name} takes no value"));
                 }
-                (Kind::Value, Some(value)) => Some(value),
-                (Kind::Value, None) => match rest.next() {
+                (Kind::Value | Kind::Repeated, Some(value)) => Some(value),
+                (Kind::Value | Kind::Repeated, None) => match rest.next() {
                     Some(value) if !value.starts_with("--") => Some(value.clone()),
                     _ => return Err(format!("option --{name} needs a value")),
                 },
@@ -81,6 +85,15 @@ impl Parsed {
             .iter()
             .find(|(n, _)| *n == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Every value of a repeatable option, in the order given.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.given
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(_, v)| v.as_deref())
+            .collect()
     }
 
     /// The option's value, or an error saying it is required.

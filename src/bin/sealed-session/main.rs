@@ -1,5 +1,6 @@
 //! `sealed-session`: the operator's command-line tool. Generates keys, seals
-//! and opens session cookie values, inspects them, and checks key rings.
+//! and opens session cookie values, inspects them, checks key rings, and
+//! trains and measures compression dictionaries.
 //!
 //! Every command prints its result on stdout only when it succeeds; on any
 //! failure stdout stays empty, stderr gets exactly one line starting with
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod dict;
 mod help;
 mod time;
 
@@ -82,9 +84,17 @@ fn run(argv: &[String]) -> Result<String, String> {
             Some((sub, rest)) if sub == "check" => keys_check(rest),
             _ => Err("`keys` needs a subcommand: `sealed-session keys check`".to_owned()),
         },
+        "dict" => match rest.split_first() {
+            Some((sub, rest)) if sub == "train" => dict::train(rest),
+            Some((sub, rest)) if sub == "stats" => dict::stats(rest),
+            _ => Err(
+                "`dict` needs a subcommand: `sealed-session dict train` or `sealed-session dict stats`"
+                    .to_owned(),
+            ),
+        },
         other => Err(format!(
-            "unknown command {other:?}; the commands are keygen, seal, open, inspect and \
-             `keys check` (see `sealed-session --help`)"
+            "unknown command {other:?}; the commands are keygen, seal, open, inspect, \
+             `keys check`, `dict train` and `dict stats` (see `sealed-session --help`)"
         )),
     }
 }
@@ -110,6 +120,7 @@ const SEAL: Spec = Spec {
         ("path", Kind::Value),
         ("same-site", Kind::Value),
         ("chunks", Kind::Value),
+        ("dict", Kind::Repeated),
     ],
 };
 
@@ -133,8 +144,12 @@ fn seal(args: &[String]) -> Result<String, String> {
             ));
         }
     }
+    let dictionaries = dictionaries(&opts)?;
     let ring = load_ring(&opts)?.ok_or_else(no_keys)?;
-    let mut builder = Codec::builder(name).key_ring(ring).mode(mode(&opts));
+    let mut builder = Codec::builder(name)
+        .key_ring(ring)
+        .mode(mode(&opts))
+        .dictionaries(dictionaries);
     if let Some(seconds) = opts.positive("max-age")? {
         builder = builder.max_age(Duration::from_secs(seconds));
     }
@@ -185,6 +200,7 @@ const OPEN: Spec = Spec {
         ("keys-file", Kind::Value),
         ("cookie-header", Kind::Flag),
         ("chunks", Kind::Value),
+        ("dict", Kind::Repeated),
     ],
 };
 
@@ -195,8 +211,12 @@ fn open(args: &[String]) -> Result<String, String> {
     if !cookie_header && opts.value("chunks").is_some() {
         return Err("--chunks applies to --cookie-header input".to_owned());
     }
+    let dictionaries = dictionaries(&opts)?;
     let ring = load_ring(&opts)?.ok_or_else(no_keys)?;
-    let mut builder = Codec::builder(name).key_ring(ring).mode(mode(&opts));
+    let mut builder = Codec::builder(name)
+        .key_ring(ring)
+        .mode(mode(&opts))
+        .dictionaries(dictionaries);
     if cookie_header {
         // A header may carry a chunked session: accept as many chunks as the
         // sealing side may write unless told otherwise.
@@ -344,6 +364,18 @@ fn describe_state(state: KeyState, now: u64) -> String {
     }
 }
 
+/// The `--dict` files of `seal` or `open`. Signed-only values are never
+/// compressed, so a dictionary there is a mistake worth reporting.
+fn dictionaries(opts: &Parsed) -> Result<Vec<sealed_session::Dictionary>, String> {
+    if opts.flag("signed") && !opts.values("dict").is_empty() {
+        return Err(
+            "--dict applies to sealed values; signed-only values (--signed) are never compressed"
+                .to_owned(),
+        );
+    }
+    dict::load(opts)
+}
+
 fn mode(opts: &Parsed) -> Mode {
     if opts.flag("signed") {
         Mode::SignedOnly
@@ -384,16 +416,23 @@ fn load_ring(opts: &Parsed) -> Result<Option<KeyRing>, String> {
 }
 
 fn read_stdin() -> Result<String, String> {
+    read_stdin_up_to(MAX_INPUT)
+}
+
+/// Reads stdin as UTF-8, refusing more than `limit` bytes.
+fn read_stdin_up_to(limit: u64) -> Result<String, String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
-        .take(MAX_INPUT + 1)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
-    if bytes.len() as u64 > MAX_INPUT {
-        return Err(format!(
-            "stdin is larger than {MAX_INPUT} bytes: pipe in one session or one cookie value"
-        ));
+    if bytes.len() as u64 > limit {
+        return Err(if limit == MAX_INPUT {
+            format!("stdin is larger than {limit} bytes: pipe in one session or one cookie value")
+        } else {
+            format!("stdin is larger than {limit} bytes: pipe in fewer sample sessions")
+        });
     }
     let text = String::from_utf8(bytes).map_err(|_| "stdin is not valid UTF-8".to_owned())?;
     if text.trim().is_empty() {

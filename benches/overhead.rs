@@ -126,22 +126,34 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// The crate's full path: typed session to the response header, request
-/// header to typed session.
+/// The crate's full path: typed session to the response's Set-Cookie header
+/// value, request Cookie header to typed session.
 mod full {
     use super::*;
+    use sealed_session::SetCookies;
 
-    pub fn encode<T: Serialize>(codec: &Codec, session: &T) -> String {
-        codec.seal(session).unwrap()
+    pub fn encode<T: Serialize>(codec: &Codec, session: &T) -> SetCookies {
+        codec.encode(session).unwrap()
     }
 
-    /// The request's Cookie header carrying `value` next to another cookie.
+    /// The sealed value inside the (single) Set-Cookie header.
+    pub fn value_of(cookies: &SetCookies) -> String {
+        let header = cookies.iter().next().unwrap();
+        let pair = header.split(';').next().unwrap();
+        pair.strip_prefix(NAME)
+            .unwrap()
+            .strip_prefix('=')
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The request's Cookie header carrying `value` after another cookie.
     pub fn request_header(value: &str) -> String {
-        value.to_owned()
+        format!("theme=dark; {NAME}={value}")
     }
 
     pub fn decode<T: DeserializeOwned>(codec: &Codec, header: &str) -> T {
-        codec.open::<T>(header).unwrap().session
+        codec.decode::<T>(header).unwrap().session
     }
 }
 
@@ -350,11 +362,14 @@ fn prepare(codec: &Codec, parts: &mut Parts, naive_key: &cookie::Key) -> Vec<Tie
                 .iter()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
-            let values: Vec<String> = typed.iter().map(|s| codec.seal(s).unwrap()).collect();
+            let values: Vec<String> = typed
+                .iter()
+                .map(|s| full::value_of(&full::encode(codec, s)))
+                .collect();
             let parts_values: Vec<String> = typed.iter().map(|s| parts.encode(s)).collect();
             for v in &parts_values {
                 // Same format, so the floor does the same work as the crate.
-                codec.open::<Session>(v).unwrap();
+                full::decode::<Session>(codec, &full::request_header(v));
             }
             let naive_values: Vec<String> = typed
                 .iter()
@@ -379,7 +394,7 @@ fn prepare(codec: &Codec, parts: &mut Parts, naive_key: &cookie::Key) -> Vec<Tie
                 sealed: values.iter().map(|v| full::request_header(v)).collect(),
                 sealed_dynamic: dynamic
                     .iter()
-                    .map(|s| full::request_header(&codec.seal(s).unwrap()))
+                    .map(|s| full::request_header(&full::value_of(&full::encode(codec, s))))
                     .collect(),
                 parts: parts_values,
                 naive: naive_values

@@ -17,7 +17,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use sealed_session::{Codec, DynamicSession, Key, KeyRing};
+use sealed_session::{Codec, DynamicSession, Key, KeyRing, SetCookies};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -175,16 +175,19 @@ fn codec() -> Codec {
 mod full {
     use super::*;
 
-    pub fn encode<T: Serialize>(codec: &Codec, session: &T) -> String {
-        codec.seal(session).unwrap()
+    pub fn encode<T: Serialize>(codec: &Codec, session: &T) -> SetCookies {
+        codec.encode(session).unwrap()
     }
 
-    pub fn request_header(encoded: &str) -> String {
-        encoded.to_owned()
+    /// The request's Cookie header carrying the cookie that `encoded` set.
+    pub fn request_header(encoded: &SetCookies) -> String {
+        let header = encoded.iter().next().unwrap();
+        let pair = header.split(';').next().unwrap();
+        format!("theme=dark; {pair}")
     }
 
     pub fn decode<T: DeserializeOwned>(codec: &Codec, header: &str) -> T {
-        codec.open::<T>(header).unwrap().session
+        codec.decode::<T>(header).unwrap().session
     }
 }
 

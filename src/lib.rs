@@ -71,3 +71,8 @@ pub use set_cookie::SetCookies;
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;
+
+/// The README's Rust examples, compiled and run by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

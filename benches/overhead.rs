@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench overhead` runs two groups, `encode` and `decode`,
 //! each with the functions `sealed-session`, `parts`, `naive` and `dynamic`,
-//! parameterised by corpus tier; results land in
+//! plus `json-only` (serde_json alone on the typed session: the share of
+//! every path that no cookie code can remove), parameterised by corpus tier; results land in
 //! `target/criterion/<group>/<function>/<tier>/`. Every iteration takes the
 //! next line of the tier (tests/data/corpus), so compression and the JSON
 //! work see real, varied sessions rather than one repeated line.
@@ -343,6 +344,8 @@ struct Tier {
     sealed_dynamic: Vec<String>,
     parts: Vec<String>,
     naive: Vec<String>,
+    /// The raw JSON lines, for `json-only`.
+    json: Vec<Vec<u8>>,
 }
 
 fn prepare(codec: &Codec, parts: &mut Parts, naive_key: &cookie::Key) -> Vec<Tier> {
@@ -401,6 +404,7 @@ fn prepare(codec: &Codec, parts: &mut Parts, naive_key: &cookie::Key) -> Vec<Tie
                     .iter()
                     .map(|v| naive::request_header(v))
                     .collect(),
+                json: lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
                 typed,
                 dynamic,
             }
@@ -445,6 +449,10 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("dynamic", t.name), |b| {
             b.iter(|| full::encode(&codec, black_box(next())))
         });
+        let mut next = cycle(&t.typed);
+        group.bench_function(BenchmarkId::new("json-only", t.name), |b| {
+            b.iter(|| serde_json::to_vec(black_box(next())).unwrap())
+        });
     }
     group.finish();
 
@@ -465,6 +473,10 @@ fn bench(c: &mut Criterion) {
         let mut next = cycle(&t.sealed_dynamic);
         group.bench_function(BenchmarkId::new("dynamic", t.name), |b| {
             b.iter(|| full::decode::<DynamicSession>(&codec, black_box(next())))
+        });
+        let mut next = cycle(&t.json);
+        group.bench_function(BenchmarkId::new("json-only", t.name), |b| {
+            b.iter(|| serde_json::from_slice::<Session>(black_box(next())).unwrap())
         });
     }
     group.finish();

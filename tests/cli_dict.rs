@@ -499,6 +499,32 @@ fn seal_with_a_opens_with_b_then_a_and_not_without_a() {
 }
 
 #[test]
+fn inspect_opens_with_the_dictionary_and_names_a_missing_one() {
+    let dir = dir("inspect");
+    let (a, _) = train(&dir, "a.dict", &half("typical", true), &[]);
+    let a = path_str(&a);
+    let id_a = id_of(Path::new(a));
+    let keys = keys();
+    let (value, _) = ok(run(
+        &["seal", "--name", "sid", "--dict", a],
+        Some(&keys),
+        &tier("typical")[900],
+    ));
+    let (report, _) = ok(run(
+        &["inspect", "--name", "sid", "--dict", a],
+        Some(&keys),
+        &value,
+    ));
+    assert!(report.contains("opens: yes"), "{report}");
+    let (report, _) = ok(run(&["inspect", "--name", "sid"], Some(&keys), &value));
+    let opens = report.lines().find(|l| l.starts_with("opens:")).unwrap();
+    assert!(
+        opens.starts_with("opens: no") && opens.contains(&format!("dictionary {id_a}")),
+        "{report}"
+    );
+}
+
+#[test]
 fn dict_option_failures_follow_the_contract() {
     let dir = dir("dict-fail");
     let (a, _) = train(&dir, "a.dict", &half("typical", true), &[]);
@@ -561,7 +587,7 @@ fn help_describes_the_dictionary_commands() {
     assert_ne!(dict, top);
     assert_eq!(ok(run(&["help", "dict"], None, "")).0, dict);
     assert_eq!(ok(run(&["dict", "train", "--help"], None, "")).0, dict);
-    for command in ["seal", "open"] {
+    for command in ["seal", "open", "inspect"] {
         let (help, _) = ok(run(&[command, "--help"], None, ""));
         assert!(help.contains("--dict FILE"), "{command}: {help}");
     }

@@ -107,7 +107,7 @@ const INSPECT: &str = "\
 sealed-session inspect: show what is known about a cookie value
 
 USAGE:
-    sealed-session inspect [--name NAME] [--keys-file PATH] < value
+    sealed-session inspect [--name NAME] [--keys-file PATH] [--dict FILE]... < value
 
 Without keys, prints what anyone can read: format version, key id and length
 (and, for signed-only values, the unverified times). With keys (SEALED_SESSION_KEYS
@@ -118,6 +118,8 @@ the session itself.
 OPTIONS:
     --name NAME         cookie name, needed to authenticate the value
     --keys-file PATH    key ring file instead of SEALED_SESSION_KEYS
+    --dict FILE         compression dictionaries to open it with (repeatable);
+                        without the one it names, `opens: no` names its id
 ";
 
 const KEYS: &str = "\

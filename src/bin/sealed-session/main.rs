@@ -240,11 +240,16 @@ fn open(args: &[String]) -> Result<String, String> {
 
 const INSPECT: Spec = Spec {
     command: "inspect",
-    options: &[("name", Kind::Value), ("keys-file", Kind::Value)],
+    options: &[
+        ("name", Kind::Value),
+        ("keys-file", Kind::Value),
+        ("dict", Kind::Repeated),
+    ],
 };
 
 fn inspect_command(args: &[String]) -> Result<String, String> {
     let opts = INSPECT.parse(args)?;
+    let dictionaries = dict::load(&opts)?;
     let input = read_stdin()?;
     let value = input.trim_end();
     let info = inspect(value).map_err(|e| e.to_string())?;
@@ -284,6 +289,7 @@ fn inspect_command(args: &[String]) -> Result<String, String> {
     let codec = Codec::builder(name)
         .key_ring(ring)
         .mode(info.mode)
+        .dictionaries(dictionaries)
         .build()
         .map_err(|e| e.to_string())?;
     match codec.open::<serde_json::Value>(value) {

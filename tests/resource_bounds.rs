@@ -178,7 +178,9 @@ fn a_maximal_chunk_set_is_bounded_by_the_total_budget() {
         .decode_at::<DynamicSession>(&chunk_header(MAX_CHUNKS, 4200, 1), NOW)
         .unwrap_err()
     {
-        Error::TooLarge { size, limit, .. } => {
+        Error::TooLarge { what, size, limit } => {
+            // Refused while assembling, before the pieces are copied.
+            assert_eq!(what, "chunked cookie value");
             assert_eq!(size, MAX_CHUNKS * 4200);
             assert_eq!(limit, 64 * 1024);
         }

@@ -78,6 +78,7 @@ const TRAIN: Spec = Spec {
     options: &[("out", Kind::Value), ("size", Kind::Value)],
 };
 
+/// `dict train`: reads JSON Lines on stdin, writes the dictionary to `--out`.
 pub fn train(args: &[String]) -> Result<String, String> {
     let opts = TRAIN.parse(args)?;
     let out = opts.required("out")?;
@@ -146,6 +147,8 @@ struct Sizes {
     with: usize,
 }
 
+/// `dict stats`: the sealed size of every stdin session without and with the
+/// dictionary, then totals and medians.
 pub fn stats(args: &[String]) -> Result<String, String> {
     let opts = STATS.parse(args)?;
     let path = opts.required("dict")?;

@@ -19,8 +19,10 @@ pub const MAX_CANDIDATES: usize = 8;
 
 /// The cookies of a header that belong to this codec, as slices of it.
 struct Found<'h> {
-    /// Values of cookies named exactly NAME, in header order.
-    heads: Vec<&'h str>,
+    /// Values of cookies named exactly NAME, in header order: the first
+    /// `head_count` entries (a fixed array, so no allocation per request).
+    heads: [&'h str; MAX_CANDIDATES],
+    head_count: usize,
     /// `chunks[i - 1]`: values of cookies named NAME.i, in header order.
     chunks: Vec<Vec<&'h str>>,
 }
@@ -77,14 +79,14 @@ impl Codec {
         now: u64,
     ) -> Result<Opened<T>> {
         let found = self.find_cookies(cookie_header);
-        if found.heads.is_empty() {
+        if found.head_count == 0 {
             return Err(Error::NoCookie);
         }
         let mut best: Option<Opened<T>> = None;
         let mut error: Option<Error> = None;
         let mut tries = 0;
         let mut assembled = String::new();
-        'heads: for head in &found.heads {
+        'heads: for head in found.heads.iter().take(found.head_count) {
             let Some((count, first)) = head.split_once('.') else {
                 if tries >= MAX_CANDIDATES {
                     break;
@@ -165,13 +167,15 @@ impl Codec {
     fn find_cookies<'h>(&self, header: &'h str) -> Found<'h> {
         let chunk_slots = self.cookie.max_chunks.saturating_sub(1);
         let mut found = Found {
-            heads: Vec::new(),
+            heads: [""; MAX_CANDIDATES],
+            head_count: 0,
             chunks: vec![Vec::new(); chunk_slots],
         };
         for (name, value) in cookie_pairs(header) {
             if name == self.name {
-                if found.heads.len() < MAX_CANDIDATES {
-                    found.heads.push(value);
+                if let Some(slot) = found.heads.get_mut(found.head_count) {
+                    *slot = value;
+                    found.head_count += 1;
                 }
                 continue;
             }
@@ -276,7 +280,13 @@ fn informativeness(err: &Error) -> u8 {
 /// A decimal without sign or leading zero, small enough to be a chunk index
 /// or count (so a huge digit run costs nothing).
 fn parse_small_decimal(text: &str) -> Option<usize> {
-    if text.is_empty() || text.len() > 2 || text.starts_with('0') {
+    // `str::parse` accepts a leading '+': insist on digits only, so one
+    // count has one spelling.
+    if text.is_empty()
+        || text.len() > 2
+        || text.starts_with('0')
+        || !text.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let value = text.parse::<usize>().ok()?;

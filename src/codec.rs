@@ -45,6 +45,9 @@ pub enum Mode {
 pub enum Reseal {
     /// It was opened by a key that is not the primary one (rotation).
     NotPrimaryKey,
+    /// It was compressed with a dictionary that is no longer the current
+    /// one (dictionary rotation).
+    OldDictionary,
     /// It has lived past the configured share of its lifetime (sliding
     /// refresh).
     Refresh,
@@ -130,7 +133,10 @@ pub struct Codec {
     pub(crate) max_decompressed: usize,
     pub(crate) pad_to: Option<usize>,
     pub(crate) refresh_after: f64,
+    /// Every dictionary that opens values; the first one also compresses
+    /// new values unless `open_only_dictionaries` alone were configured.
     pub(crate) dictionaries: Vec<Arc<Dictionary>>,
+    pub(crate) compresses_with_dictionary: bool,
     pub(crate) cookie: CookieOptions,
 }
 
@@ -153,6 +159,7 @@ impl Codec {
             pad_to: None,
             refresh_after: DEFAULT_REFRESH_AFTER,
             dictionaries: Vec::new(),
+            open_only_dictionaries: Vec::new(),
             cookie: CookieOptions::default(),
         }
     }
@@ -216,7 +223,7 @@ impl Codec {
     /// # use sealed_session::{Codec, DynamicSession, Error, KeyRing};
     /// # let codec = Codec::builder("sid").key_ring(KeyRing::ephemeral_for_development()).build()?;
     /// assert_eq!(codec.open::<DynamicSession>("AAAA").unwrap_err(),
-    ///            Error::Malformed { reason: "too short to be a sealed value" });
+    ///            Error::Malformed { reason: "unknown format version" });
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn open<T: DeserializeOwned>(&self, value: &str) -> Result<Opened<T>> {
@@ -271,6 +278,7 @@ pub struct CodecBuilder {
     pub(crate) pad_to: Option<usize>,
     pub(crate) refresh_after: f64,
     pub(crate) dictionaries: Vec<Arc<Dictionary>>,
+    pub(crate) open_only_dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) cookie: CookieOptions,
 }
 
@@ -397,6 +405,27 @@ impl CodecBuilder {
         self
     }
 
+    /// Dictionaries that only open values, never compress: phase 1 of
+    /// rolling out the very first dictionary (every server learns to open it
+    /// before any server compresses with it). Listed after
+    /// [`CodecBuilder::dictionaries`].
+    ///
+    /// ```
+    /// use sealed_session::{Codec, Dictionary, DynamicSession};
+    /// let new = Dictionary::from_bytes(br#"{"user":{"id":0,"roles":["buyer"]}}"#)?;
+    /// let codec = Codec::builder("sid").development_key().open_only_dictionaries([new]).build()?;
+    /// // Compressed without the dictionary, which is only accepted for opening.
+    /// let value = codec.seal(&DynamicSession::new())?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn open_only_dictionaries<D: Into<Arc<Dictionary>>>(
+        mut self,
+        dictionaries: impl IntoIterator<Item = D>,
+    ) -> Self {
+        self.open_only_dictionaries = dictionaries.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Validates the configuration and prepares every per-key state.
     ///
     /// ```
@@ -439,8 +468,11 @@ impl CodecBuilder {
                 "refresh_after is a share between 0.0 and 1.0",
             ));
         }
-        for (i, dict) in self.dictionaries.iter().enumerate() {
-            if self.dictionaries[..i].iter().any(|d| d.id() == dict.id()) {
+        let compresses_with_dictionary = !self.dictionaries.is_empty();
+        let mut dictionaries = self.dictionaries;
+        dictionaries.extend(self.open_only_dictionaries);
+        for (i, dict) in dictionaries.iter().enumerate() {
+            if dictionaries.iter().take(i).any(|d| d.id() == dict.id()) {
                 return Err(Error::config(format!(
                     "dictionary {} is listed twice: remove one of them",
                     dict.id()
@@ -475,7 +507,8 @@ impl CodecBuilder {
             max_decompressed: self.max_decompressed,
             pad_to: self.pad_to,
             refresh_after: self.refresh_after,
-            dictionaries: self.dictionaries,
+            dictionaries,
+            compresses_with_dictionary,
             cookie,
         })
     }

@@ -129,8 +129,15 @@ pub(crate) fn compress_into(
 }
 
 /// Reads `varint(len) || zstd frame` and decompresses it (against `dict` when
-/// given), refusing before any work when `len` exceeds `max`.
-pub(crate) fn decompress(input: &[u8], max: usize, dict: Option<&Dictionary>) -> Result<Vec<u8>> {
+/// given) into `out`, refusing before any work when `len` exceeds `max`.
+/// zstd writes into exactly `len` bytes, so the bound holds whatever the
+/// frame claims.
+pub(crate) fn decompress_into(
+    input: &[u8],
+    max: usize,
+    dict: Option<&Dictionary>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let (len, frame) = take_varint(input)?;
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     if len > max {
@@ -140,8 +147,9 @@ pub(crate) fn decompress(input: &[u8], max: usize, dict: Option<&Dictionary>) ->
             limit: max,
         });
     }
-    let mut out = Vec::with_capacity(len);
-    DCTX.with(|cell| -> Result<()> {
+    out.clear();
+    out.resize(len, 0);
+    let written = DCTX.with(|cell| -> Result<usize> {
         let mut fallback = None;
         let mut guard = cell.try_borrow_mut().ok();
         let slot = match guard.as_deref_mut() {
@@ -156,16 +164,22 @@ pub(crate) fn decompress(input: &[u8], max: usize, dict: Option<&Dictionary>) ->
             dctx.ref_ddict(dict.ddict())
                 .map_err(|_| Error::Decompression)?;
         }
-        let result = dctx.decompress(&mut out, frame);
+        let result = dctx.decompress(out.as_mut_slice(), frame);
         if dict.is_some() && dctx.disable_dictionary().is_err() {
             *slot = None;
         }
-        result.map(|_| ()).map_err(|_| Error::Decompression)
+        result.map_err(|_| Error::Decompression)
     })?;
-    if out.len() != len {
+    if written != len {
         return Err(Error::Decompression);
     }
-    Ok(out)
+    Ok(())
+}
+
+#[cfg(test)]
+fn decompress(input: &[u8], max: usize, dict: Option<&Dictionary>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decompress_into(input, max, dict, &mut out).map(|()| out)
 }
 
 #[cfg(test)]

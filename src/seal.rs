@@ -1,14 +1,17 @@
 //! The functional core: sealing and opening with the time and the nonce
 //! passed in. Nothing here reads a clock, draws randomness or does I/O.
 
+use std::cell::RefCell;
+
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xaes_256_gcm::aead::AeadInOut;
+use zeroize::Zeroize;
 
 use crate::codec::{Codec, Mode, Opened, Reseal};
 use crate::compression::{self, Compression, MIN_COMPRESS_LEN};
-use crate::dictionary::{DictionaryId, DICTIONARY_ID_LEN};
+use crate::dictionary::{Dictionary, DictionaryId, DICTIONARY_ID_LEN};
 use crate::error::{Error, Result};
 use crate::format::{
     put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
@@ -18,9 +21,22 @@ use crate::format::{
 use crate::key::KeyId;
 use crate::signed;
 
-/// JSON of a session, serialized once.
-pub(crate) fn to_json<T: Serialize + ?Sized>(session: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(session).map_err(|e| Error::serialize(&e))
+thread_local! {
+    /// Per-thread buffers for sealing (the JSON, then header || plaintext ||
+    /// tag), so a warm encode allocates only its output.
+    static SEAL_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Serializes `session` into the thread's JSON scratch buffer and runs `f`
+/// with it and a second, empty buffer; both are wiped afterwards.
+pub(crate) fn with_json<T: Serialize + ?Sized, R>(
+    session: &T,
+    f: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<R>,
+) -> Result<R> {
+    with_buffers(&SEAL_SCRATCH, |json, buf| {
+        serde_json::to_writer(&mut *json, session).map_err(|e| Error::serialize(&e))?;
+        f(json, buf)
+    })
 }
 
 impl Codec {
@@ -44,8 +60,9 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<String> {
-        let json = to_json(session)?;
-        let value = self.seal_json_at(&json, now, nonce)?;
+        let value = with_json(session, |json, buf| {
+            self.seal_json_into(json, now, nonce, buf)
+        })?;
         let size = self.name.len() + value.len();
         let limit = self.cookie.max_cookie_size;
         if size > limit {
@@ -59,33 +76,42 @@ impl Codec {
     }
 
     /// Seals already-serialized JSON without the cookie size check (the
-    /// cookie layer checks, or chunks, the result).
-    pub(crate) fn seal_json_at(
+    /// cookie layer checks, or chunks, the result), using `buf` as the work
+    /// buffer.
+    pub(crate) fn seal_json_into(
         &self,
         json: &[u8],
         now: u64,
         nonce: [u8; NONCE_LEN],
+        buf: &mut Vec<u8>,
     ) -> Result<String> {
         match self.mode {
-            Mode::Sealed => self.seal_sealed(json, now, nonce),
+            Mode::Sealed => self.seal_sealed(json, now, nonce, buf),
             Mode::SignedOnly => signed::sign(self, json, now),
         }
     }
 
-    fn seal_sealed(&self, json: &[u8], now: u64, nonce: [u8; NONCE_LEN]) -> Result<String> {
+    fn seal_sealed(
+        &self,
+        json: &[u8],
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+        buf: &mut Vec<u8>,
+    ) -> Result<String> {
         let entry = self.ring.primary_entry();
         let per_key = self.primary_per_key()?;
-        let mut buf = Vec::with_capacity(HEADER_LEN + 21 + json.len() + TAG_LEN + 64);
+        buf.clear();
+        buf.reserve(HEADER_LEN + 21 + json.len() + TAG_LEN + 64);
         buf.push(VERSION_SEALED);
         buf.extend_from_slice(entry.id.as_bytes());
         buf.extend_from_slice(&nonce);
         let flags_at = buf.len();
         buf.push(FLAG_BODY_JSON);
-        put_varint(&mut buf, now);
-        put_varint(&mut buf, self.max_age);
+        put_varint(buf, now);
+        put_varint(buf, self.max_age);
         let mut flags = match self.compression {
             Compression::Zstd { level } if json.len() >= MIN_COMPRESS_LEN => {
-                self.compress_body(json, level, &mut buf)?
+                self.compress_body(json, level, buf)?
             }
             _ => FLAG_BODY_JSON,
         };
@@ -112,7 +138,7 @@ impl Codec {
             .encrypt_inout_detached(&(*nonce_ref).into(), &per_key.aad, plaintext.into())
             .map_err(|_| Error::config("session too large for AES-GCM"))?;
         buf.extend_from_slice(&tag);
-        Ok(B64.encode(&buf))
+        Ok(B64.encode(&*buf))
     }
 
     /// Appends the smallest compressed body to `buf` and returns its flag, or
@@ -123,7 +149,7 @@ impl Codec {
     fn compress_body(&self, json: &[u8], level: i32, buf: &mut Vec<u8>) -> Result<u8> {
         let mark = buf.len();
         let mut best = (FLAG_BODY_JSON, json.len());
-        if let Some(dict) = self.dictionaries.first() {
+        if let Some(dict) = self.sealing_dictionary() {
             buf.extend_from_slice(&dict.id().0);
             if compression::compress_into(json, level, Some(dict), buf)?
                 && buf.len() - mark < json.len()
@@ -144,6 +170,13 @@ impl Codec {
         }
         buf.truncate(plain_at);
         Ok(best.0)
+    }
+
+    fn sealing_dictionary(&self) -> Option<&Dictionary> {
+        self.dictionaries
+            .first()
+            .filter(|_| self.compresses_with_dictionary)
+            .map(|d| &**d)
     }
 
     pub(crate) fn primary_per_key(&self) -> Result<&crate::codec::PerKey> {
@@ -177,26 +210,30 @@ impl Codec {
                 limit,
             });
         }
-        let mut raw = B64
-            .decode(value)
-            .map_err(|_| Error::malformed("not unpadded base64url"))?;
-        let opened = match (self.mode, raw.first().copied()) {
-            (Mode::Sealed, Some(VERSION_SEALED)) => self.open_sealed(&mut raw, now)?,
-            (Mode::SignedOnly, Some(VERSION_SIGNED)) => signed::verify(self, &raw, now)?,
-            _ => return Err(Error::malformed("unknown format version")),
-        };
-        let session =
-            serde_json::from_slice(opened.json.as_ref(&raw)).map_err(|e| Error::deserialize(&e))?;
-        Ok(Opened {
-            session,
-            key_id: opened.key_id,
-            issued_at: opened.issued_at,
-            expires_at: opened.expires_at,
-            reseal: opened.reseal,
+        with_buffers(&OPEN_SCRATCH, |raw, plain| {
+            B64.decode_vec(value, raw)
+                .map_err(|_| Error::malformed("not unpadded base64url"))?;
+            let opened = match (self.mode, raw.first().copied()) {
+                (Mode::Sealed, Some(VERSION_SEALED)) => self.open_sealed(raw, now, plain)?,
+                (Mode::SignedOnly, Some(VERSION_SIGNED)) => signed::verify(self, raw, now)?,
+                _ => return Err(Error::malformed("unknown format version")),
+            };
+            let json = match opened.json {
+                Json::Range(start, end) => raw.get(start..end).unwrap_or(&[]),
+                Json::Decompressed => plain.as_slice(),
+            };
+            let session = serde_json::from_slice(json).map_err(|e| Error::deserialize(&e))?;
+            Ok(Opened {
+                session,
+                key_id: opened.key_id,
+                issued_at: opened.issued_at,
+                expires_at: opened.expires_at,
+                reseal: opened.reseal,
+            })
         })
     }
 
-    fn open_sealed(&self, raw: &mut [u8], now: u64) -> Result<Authentic> {
+    fn open_sealed(&self, raw: &mut [u8], now: u64, plain: &mut Vec<u8>) -> Result<Authentic> {
         let (header, _, tag) = split_sealed(raw)?;
         let key_id = KeyId(header.key_id);
         let nonce = (*header.nonce).into();
@@ -237,10 +274,12 @@ impl Codec {
             body = body.get(..marker).unwrap_or(&[]);
         }
         let body_start = end - rest.len();
+        let mut old_dictionary = false;
         let json = match flags & FLAG_COMPRESSION_MASK {
             FLAG_BODY_JSON => Json::Range(body_start, body_start + body.len()),
             FLAG_BODY_ZSTD => {
-                Json::Owned(compression::decompress(body, self.max_decompressed, None)?)
+                compression::decompress_into(body, self.max_decompressed, None, plain)?;
+                Json::Decompressed
             }
             FLAG_BODY_ZSTD_DICT => {
                 let (id, frame) = body
@@ -252,11 +291,11 @@ impl Codec {
                     .iter()
                     .find(|d| d.id() == dictionary_id)
                     .ok_or(Error::UnknownDictionary { dictionary_id })?;
-                Json::Owned(compression::decompress(
-                    frame,
-                    self.max_decompressed,
-                    Some(dict),
-                )?)
+                compression::decompress_into(frame, self.max_decompressed, Some(dict), plain)?;
+                old_dictionary = self
+                    .sealing_dictionary()
+                    .is_none_or(|current| current.id() != dictionary_id);
+                Json::Decompressed
             }
             _ => {
                 return Err(Error::malformed(
@@ -264,12 +303,17 @@ impl Codec {
                 ))
             }
         };
+        let reseal = match self.reseal_reason(key_id, issued_at, max_age, now) {
+            Some(Reseal::NotPrimaryKey) => Some(Reseal::NotPrimaryKey),
+            _ if old_dictionary => Some(Reseal::OldDictionary),
+            other => other,
+        };
         Ok(Authentic {
             json,
             key_id,
             issued_at,
             expires_at,
-            reseal: self.reseal_reason(key_id, issued_at, max_age, now),
+            reseal,
         })
     }
 
@@ -310,19 +354,56 @@ impl Codec {
 }
 
 /// Where the authenticated JSON is: a range of the decoded buffer (stored
-/// uncompressed) or a freshly decompressed buffer.
+/// uncompressed) or the whole decompression buffer.
 pub(crate) enum Json {
     Range(usize, usize),
-    Owned(Vec<u8>),
+    Decompressed,
 }
 
-impl Json {
-    pub(crate) fn as_ref<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
-        match self {
-            Json::Range(start, end) => raw.get(*start..*end).unwrap_or(&[]),
-            Json::Owned(bytes) => bytes,
+thread_local! {
+    /// Per-thread buffers for opening (decoded value, decompressed body), so
+    /// the per-request path allocates nothing once warm.
+    static OPEN_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Buffers above this capacity are released after use rather than kept for
+/// the thread's lifetime.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+type Scratch = RefCell<(Vec<u8>, Vec<u8>)>;
+
+/// Runs `f` with the two empty buffers of `key` (fresh ones if they are in
+/// use, e.g. by a re-entrant call), then wipes what was written: no session
+/// plaintext outlives the call.
+fn with_buffers<R>(
+    key: &'static std::thread::LocalKey<Scratch>,
+    f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> R,
+) -> R {
+    fn wipe(buf: &mut Vec<u8>) {
+        buf.as_mut_slice().zeroize();
+        buf.clear();
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
         }
     }
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => {
+            let (raw, plain) = &mut *guard;
+            raw.clear();
+            plain.clear();
+            let result = f(raw, plain);
+            wipe(raw);
+            wipe(plain);
+            result
+        }
+        Err(_) => {
+            let (mut raw, mut plain) = (Vec::new(), Vec::new());
+            let result = f(&mut raw, &mut plain);
+            wipe(&mut raw);
+            wipe(&mut plain);
+            result
+        }
+    })
 }
 
 /// What an authenticated value yields before deserialization.

@@ -1,7 +1,8 @@
 //! Response side: complete `Set-Cookie` header values for a sealed session,
 //! split over several cookies when chunking is enabled, and removal cookies.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use cookie::Cookie;
@@ -12,7 +13,7 @@ use crate::cookie_options::{decimal_len, CookieOptions, DomainSetting};
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::format::NONCE_LEN;
-use crate::seal::to_json;
+use crate::seal::with_json;
 
 /// The `Set-Cookie` header values of one response, in order: the session's
 /// cookie(s), then expiring cookies for chunks a previous, larger session may
@@ -276,8 +277,9 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
-        let json = to_json(session)?;
-        let value = self.seal_json_at(&json, now, nonce)?;
+        let value = with_json(session, |json, buf| {
+            self.seal_json_into(json, now, nonce, buf)
+        })?;
         let pieces = split_value(&self.name, &value, &self.cookie)?;
         let used = pieces.len();
         let max_age = self.max_age.saturating_sub(self.clock_skew).max(1);
@@ -305,31 +307,32 @@ impl Codec {
                 chunk_name(&self.name, index)
             }));
         let headers = names
-            .filter_map(|name| {
-                self.set_cookie(name, String::new(), domain, Expiry::Removed)
-                    .ok()
-            })
+            .filter_map(|name| self.set_cookie(name, "", domain, Expiry::Removed).ok())
             .collect();
         SetCookies { headers }
     }
 
     /// One `Set-Cookie` header value with the configured attributes.
-    fn set_cookie(
+    fn set_cookie<'c>(
         &self,
-        name: String,
-        value: String,
-        domain: Option<&str>,
+        name: impl Into<Cow<'c, str>>,
+        value: impl Into<Cow<'c, str>>,
+        domain: Option<&'c str>,
         expiry: Expiry,
     ) -> Result<String> {
         let options = &self.cookie;
+        let name = name.into();
+        let value = value.into();
+        // Attributes take at most ~200 bytes: one allocation for the header.
+        let capacity = name.len() + value.len() + options.path.len() + 200;
         let mut builder = Cookie::build((name, value))
-            .path(options.path.clone())
+            .path(options.path.as_str())
             .secure(options.secure)
             .http_only(options.http_only)
             .same_site(options.same_site)
             .partitioned(options.partitioned);
         if let Some(domain) = domain {
-            builder = builder.domain(domain.to_owned());
+            builder = builder.domain(domain);
         }
         let (max_age, expires) = match expiry {
             Expiry::Lasts { max_age, now } => {
@@ -344,11 +347,11 @@ impl Codec {
             }
             Expiry::Removed => (CookieDuration::ZERO, OffsetDateTime::UNIX_EPOCH),
         };
-        Ok(builder
-            .max_age(max_age)
-            .expires(expires)
-            .build()
-            .to_string())
+        let cookie = builder.max_age(max_age).expires(expires).build();
+        let mut header = String::with_capacity(capacity + domain.map_or(0, str::len));
+        write!(header, "{cookie}")
+            .map_err(|_| Error::config("internal: could not format the Set-Cookie header"))?;
+        Ok(header)
     }
 }
 
@@ -363,15 +366,15 @@ fn chunk_name(name: &str, index: usize) -> String {
 /// Unchunked: `NAME=value`. Chunked over `n >= 2` cookies: `NAME=<n>.<piece
 /// 0>`, `NAME.1=<piece 1>`, ... A sealed value is base64url, which has no
 /// `.`, so the head's count cannot be confused with an unchunked value.
-pub(crate) fn split_value(
-    name: &str,
-    value: &str,
+pub(crate) fn split_value<'a>(
+    name: &'a str,
+    value: &'a str,
     options: &CookieOptions,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(Cow<'a, str>, Cow<'a, str>)>> {
     let limit = options.max_cookie_size;
     let single = name.len() + value.len();
     if single <= limit {
-        return Ok(vec![(name.to_owned(), value.to_owned())]);
+        return Ok(vec![(Cow::Borrowed(name), Cow::Borrowed(value))]);
     }
     if options.max_chunks <= 1 {
         return Err(Error::TooLarge {
@@ -406,9 +409,9 @@ pub(crate) fn split_value(
             .ok_or_else(|| Error::config("internal: sealed value is not ASCII"))?;
         rest = tail;
         pieces.push(if index == 0 {
-            (name.to_owned(), format!("{count}.{piece}"))
+            (Cow::Borrowed(name), Cow::Owned(format!("{count}.{piece}")))
         } else {
-            (chunk_name(name, index), piece.to_owned())
+            (Cow::Owned(chunk_name(name, index)), Cow::Borrowed(piece))
         });
     }
     // What the request's Cookie header will carry: name=value pairs joined

@@ -2,7 +2,7 @@
 //! dictionaries, the unknown-dictionary error and the fallback to plain zstd.
 #![cfg(feature = "dict-train")]
 
-use sealed_session::{Codec, Dictionary, DynamicSession, Error, Key, KeyRing};
+use sealed_session::{Codec, Dictionary, DynamicSession, Error, Key, KeyRing, Reseal};
 
 const NOW: u64 = 1_750_000_000;
 
@@ -162,4 +162,57 @@ fn duplicate_dictionaries_are_a_configuration_error() {
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
+}
+
+#[test]
+fn open_only_dictionary_opens_but_never_compresses() {
+    // Phase 1 of the very first dictionary: servers learn to open it first.
+    let bytes = trained();
+    let learning = Codec::builder("session")
+        .key_ring(ring())
+        .open_only_dictionaries([Dictionary::from_bytes(&bytes).unwrap()])
+        .build()
+        .unwrap();
+    let plain = codec(Vec::new());
+    let switched = codec(vec![Dictionary::from_bytes(&bytes).unwrap()]);
+    let session: DynamicSession = serde_json::from_str(&tier("typical")[960]).unwrap();
+    assert_eq!(
+        learning.seal_at(&session, NOW, nonce(4)).unwrap(),
+        plain.seal_at(&session, NOW, nonce(4)).unwrap(),
+        "an open-only dictionary must not change what is sealed"
+    );
+    let value = switched.seal_at(&session, NOW, nonce(5)).unwrap();
+    let opened = learning.open_at::<DynamicSession>(&value, NOW).unwrap();
+    assert_eq!(opened.session, session);
+    assert_eq!(opened.reseal, Some(Reseal::OldDictionary));
+}
+
+#[test]
+fn old_dictionary_asks_for_a_reseal_and_current_does_not() {
+    let bytes = trained();
+    let a = || Dictionary::from_bytes(&bytes).unwrap();
+    let b = || {
+        Dictionary::from_bytes(
+            b"{\"csrf\":\"\",\"locale\":\"en-US\",\"user\":{\"id\":1}}".repeat(40),
+        )
+        .unwrap()
+    };
+    let old_server = codec(vec![a()]);
+    let new_server = codec(vec![b(), a()]);
+    let session: DynamicSession = serde_json::from_str(&tier("typical")[970]).unwrap();
+    let old_value = old_server.seal_at(&session, NOW, nonce(6)).unwrap();
+    assert_eq!(
+        new_server
+            .open_at::<DynamicSession>(&old_value, NOW)
+            .unwrap()
+            .reseal,
+        Some(Reseal::OldDictionary)
+    );
+    assert_eq!(
+        old_server
+            .open_at::<DynamicSession>(&old_value, NOW)
+            .unwrap()
+            .reseal,
+        None
+    );
 }

@@ -8,6 +8,7 @@
 //! on decompressed size is checked before any decompression starts.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
 
@@ -77,6 +78,31 @@ fn new_dctx() -> Result<DCtx<'static>> {
     Ok(dctx)
 }
 
+/// Runs `f` with the thread's zstd context in `key` (created on first use, or
+/// a fresh one when a re-entrant call holds it). `f` returns its result and
+/// whether the context may be kept: one that could not release a dictionary
+/// is dropped rather than reused.
+fn with_context<C, R>(
+    key: &'static LocalKey<RefCell<Option<C>>>,
+    create: impl FnOnce() -> Result<C>,
+    f: impl FnOnce(&mut C) -> (Result<R>, bool),
+) -> Result<R> {
+    key.with(|cell| {
+        let mut fallback = None;
+        let mut guard = cell.try_borrow_mut().ok();
+        let slot = guard.as_deref_mut().unwrap_or(&mut fallback);
+        let context = match slot {
+            Some(context) => context,
+            None => slot.insert(create()?),
+        };
+        let (result, keep) = f(context);
+        if !keep {
+            *slot = None;
+        }
+        result
+    })
+}
+
 /// Appends `varint(src.len()) || zstd frame` to `out` and returns true, or
 /// leaves `out` unchanged and returns false when that would not be shorter
 /// than `src` itself. With a dictionary, the frame is compressed against it.
@@ -90,35 +116,36 @@ pub(crate) fn compress_into(
     put_varint(out, src.len() as u64);
     let body = out.len();
     out.resize(body + zstd_safe::compress_bound(src.len()), 0);
-    let written = CCTX.with(|cell| -> Result<usize> {
-        let mut fallback = None;
-        let mut guard = cell.try_borrow_mut().ok();
-        let slot = match guard.as_deref_mut() {
-            Some(slot) => slot,
-            None => &mut fallback,
-        };
-        if slot.is_none() {
-            *slot = Some(new_cctx(level)?);
-        }
-        let cctx = slot
-            .as_mut()
-            .ok_or_else(|| Error::config("zstd context unavailable"))?;
-        cctx.set_parameter(CParameter::CompressionLevel(level))
-            .map_err(|_| Error::config("zstd compression level must be between 1 and 19"))?;
-        let dst = out.get_mut(body..).unwrap_or(&mut []);
-        // The context is thread-local and outlives any codec, so a dictionary
-        // is referenced only for the duration of one call and always released.
-        if let Some(dict) = dict {
-            cctx.ref_cdict(dict.cdict())
-                .map_err(|_| Error::config("zstd rejected the compression dictionary"))?;
-        }
-        let result = cctx.compress2(dst, src);
-        if dict.is_some() && cctx.disable_dictionary().is_err() {
-            // A context that cannot drop its dictionary must not be reused.
-            *slot = None;
-        }
-        result.map_err(|_| Error::config("zstd failed to compress the session"))
-    })?;
+    let dst = out.get_mut(body..).unwrap_or(&mut []);
+    let written = with_context(
+        &CCTX,
+        || new_cctx(level),
+        |cctx| {
+            if cctx
+                .set_parameter(CParameter::CompressionLevel(level))
+                .is_err()
+            {
+                return (
+                    Err(Error::config(
+                        "zstd compression level must be between 1 and 19",
+                    )),
+                    true,
+                );
+            }
+            // The context is thread-local and outlives any codec, so a dictionary
+            // is referenced only for the duration of one call and always released.
+            if let Some(dict) = dict {
+                if cctx.ref_cdict(dict.cdict()).is_err() {
+                    let err = Error::config("zstd rejected the compression dictionary");
+                    return (Err(err), cctx.disable_dictionary().is_ok());
+                }
+            }
+            let result = cctx
+                .compress2(dst, src)
+                .map_err(|_| Error::config("zstd failed to compress the session"));
+            (result, dict.is_none() || cctx.disable_dictionary().is_ok())
+        },
+    )?;
     if body - start + written < src.len() {
         out.truncate(body + written);
         Ok(true)
@@ -149,26 +176,16 @@ pub(crate) fn decompress_into(
     }
     out.clear();
     out.resize(len, 0);
-    let written = DCTX.with(|cell| -> Result<usize> {
-        let mut fallback = None;
-        let mut guard = cell.try_borrow_mut().ok();
-        let slot = match guard.as_deref_mut() {
-            Some(slot) => slot,
-            None => &mut fallback,
-        };
-        if slot.is_none() {
-            *slot = Some(new_dctx()?);
-        }
-        let dctx = slot.as_mut().ok_or(Error::Decompression)?;
+    let written = with_context(&DCTX, new_dctx, |dctx| {
         if let Some(dict) = dict {
-            dctx.ref_ddict(dict.ddict())
-                .map_err(|_| Error::Decompression)?;
+            if dctx.ref_ddict(dict.ddict()).is_err() {
+                return (Err(Error::Decompression), dctx.disable_dictionary().is_ok());
+            }
         }
-        let result = dctx.decompress(out.as_mut_slice(), frame);
-        if dict.is_some() && dctx.disable_dictionary().is_err() {
-            *slot = None;
-        }
-        result.map_err(|_| Error::Decompression)
+        let result = dctx
+            .decompress(out.as_mut_slice(), frame)
+            .map_err(|_| Error::Decompression);
+        (result, dict.is_none() || dctx.disable_dictionary().is_ok())
     })?;
     if written != len {
         return Err(Error::Decompression);

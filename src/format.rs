@@ -8,8 +8,10 @@
 //! ```text
 //! value     = base64url-nopad( header || ciphertext || tag )
 //! header    = version (1, 0x01) || key_id (4) || nonce (24)
-//! aad       = header || cookie name (UTF-8)
+//! aad       = version || key_id || cookie name (UTF-8)   (no nonce: it is
+//!             bound through the XAES key derivation and the GCM nonce)
 //! plaintext = flags (1) || varint issued_at || varint max_age || body
+//!             [|| 0x80 || 0x00* when flags & 0x04]
 //! body      = json                            (flags & 0x03 == 0)
 //!           | varint json_len || zstd frame   (flags & 0x03 == 1, magicless)
 //!           | dict_id (4) || varint json_len || zstd frame with that dictionary

@@ -87,7 +87,14 @@ impl Codec {
         let mut tries = 0;
         let mut assembled = String::new();
         'heads: for head in found.heads.iter().take(found.head_count) {
-            let Some((count, first)) = head.split_once('.') else {
+            // Only a chunking codec looks for the count: without chunking a
+            // value is opened as it is (and a '.' fails base64 decoding).
+            let chunked = if self.cookie.max_chunks > 1 {
+                head.split_once('.')
+            } else {
+                None
+            };
+            let Some((count, first)) = chunked else {
                 if tries >= MAX_CANDIDATES {
                     break;
                 }

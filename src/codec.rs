@@ -343,7 +343,7 @@ impl CodecBuilder {
         self
     }
 
-    /// How bodies are compressed (default zstd level 3, only when shorter).
+    /// How bodies are compressed (default zstd level 1, only when shorter).
     ///
     /// ```
     /// let b = sealed_session::Codec::builder("sid").compression(sealed_session::Compression::Off);

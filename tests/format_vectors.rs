@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use sealed_session::{Codec, Compression, DynamicSession, Key, KeyRing, Mode};
+use sealed_session::{Codec, Compression, Dictionary, DynamicSession, Key, KeyRing, Mode};
 use sha2::{Digest, Sha256};
 use xaes_256_gcm::aead::{AeadInOut, KeyInit};
 use xaes_256_gcm::Xaes256Gcm;
@@ -33,6 +33,8 @@ struct Vector {
     max_age: u64,
     /// The session JSON exactly as serialized (keys sorted, no spaces).
     json: &'static str,
+    /// Raw-content zstd dictionary (body encoding 2), if any.
+    dictionary: Option<&'static str>,
     expected: &'static str,
 }
 
@@ -40,6 +42,10 @@ const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1
 const KEY_B: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 const TYPICAL_JSON: &str = r#"{"cart":[{"attrs":[{"name":"color","value":"green"},{"name":"storage","value":"1TB"}],"category":"clothing","checked":true,"count":1,"image":"https://img.shop.example.com/sku/7122284/d6KhZE0P.jpg","price":"9823.82","skuId":7122284,"spuId":712228,"title":"优衣库 男装 摇粒绒拉链茄克"}],"createdAt":1732799960,"csrf":"XXdkJGDCqWjXH2F7pKqEw2Pa31KWhxUTrIHZAjXvpbg","currency":"CNY","locale":"fr-FR","loginAt":1732745735,"recentlyViewed":[6968408,5796066,1574925],"user":{"avatar":"https://img.shop.example.com/avatar/842753582.png","email":"lucas.muller96@mail.example.org","id":842753582,"level":"vip","nickname":"Lucas","roles":["seller"],"username":"lucas.muller96"},"visitor":"0pKd1-HwlbvGcm1Y"}"#;
+
+/// A raw-content dictionary: another typical session's JSON. (A trained
+/// dictionary works the same way; raw content keeps the vector short.)
+const DICTIONARY: &str = r#"{"cart":[],"createdAt":1732656526,"csrf":"lbG_zIeIQ6kxlvTskWosYJmgiQNDJNtmcqc2haBW83I","currency":"CNY","flash":[{"level":"info","text":"Item added to your cart."}],"locale":"ja-JP","loginAt":1733159965,"recentlyViewed":[3334805,2688851,7195577,7360312,5217951,4585827],"user":{"avatar":"https://img.shop.example.com/avatar/885859004.png","email":"sofia.wang65@mail.example.org","id":885859004,"level":"vip","nickname":"Sofia","roles":["admin","seller"],"username":"sofia.wang65"},"visitor":"WuAKJMtnl3LgKyHG"}"#;
 
 const VECTORS: &[Vector] = &[
     Vector {
@@ -53,6 +59,7 @@ const VECTORS: &[Vector] = &[
         now: 1_700_000_000,
         max_age: 3600,
         json: r#"{"csrf":"n2GDiUX4P3VhlZMB","user":42}"#,
+        dictionary: None,
         expected: concat!(
             "AW4_bW9AQUJDREVGR0hJSktMTU5PUFFSU1RVVld-QaQcSvX1ZUKEQP7MXMrUEnf-kHLigxaBoW0x",
             "GWEKGihIoehx2i66f1K-SOothXb_NSTrGgplV5pzT3Gk",
@@ -69,6 +76,7 @@ const VECTORS: &[Vector] = &[
         now: 1_733_400_000,
         max_age: 86_400,
         json: TYPICAL_JSON,
+        dictionary: None,
         expected: concat!(
             "AW4_bW-goaKjpKWmp6ipqqusra6vsLGys7S1trfNbPEyFdFuuePFhQIwLd4B0qOoBtaYfUMayjLD",
             "B7zBtP84t_VCF2ZTpmdtahLgSD2RBSN6A8IA0tyR13WgCTR5aRSjx8sgik6c-NlHCoZHcGgjnH5a",
@@ -94,6 +102,7 @@ const VECTORS: &[Vector] = &[
         now: 1_700_000_000,
         max_age: 600,
         json: r#"{"theme":"dark","user":7}"#,
+        dictionary: None,
         expected: concat!(
             "ARWm2jsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAG2hUD65B4zcoUF5_fz_4coEYGXJCmOo_MjkKJm",
             "vnNjT7J_ud-18zbgDttil5K2Kyq1DIw2biUTDTK2OCR2MdJPzW6QriahNkt078zHqLjXyg",
@@ -110,9 +119,33 @@ const VECTORS: &[Vector] = &[
         now: 1_700_000_000,
         max_age: 31_536_000,
         json: r#"{"csrf":"Kmh5oObdeUqVydd9","lang":"de-CH","theme":"dark"}"#,
+        dictionary: None,
         expected: concat!(
             "AhWm2jsAAAAAZVPxAAAAAABnNSSAYsUzmvHjGXv7ismzoTJ5qBNiYohPoeicAK23htnzEul7ImNz",
             "cmYiOiJLbWg1b09iZGVVcVZ5ZGQ5IiwibGFuZyI6ImRlLUNIIiwidGhlbWUiOiJkYXJrIn0",
+        ),
+    },
+    Vector {
+        label: "v1 sealed, typical session compressed with a dictionary",
+        key_hex: KEY_A,
+        nonce_hex: "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff0001020304050607",
+        cookie_name: "__Secure-session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 3 },
+        pad_to: None,
+        now: 1_733_400_000,
+        max_age: 86_400,
+        json: TYPICAL_JSON,
+        dictionary: Some(DICTIONARY),
+        expected: concat!(
+            "AW4_bW_w8fLz9PX29_j5-vv8_f7_AAECAwQFBgcPR2I4Pz8oLS9Q5RyyXFvQNiAnnf9TYlnKdhul",
+            "4qXVTIazhJRXhzrx7QAzO6rU4v83imAj-1XVHtugoDmm171SU_0YrUz210HiPPeIDjkwCzF-iyp4",
+            "dDBexenX_1s9ysAtbVSDbVhDk44DXWu2f4ZqwEMh14Q08EBfDKACK6scVw434mqYJKjhDjLBLdsX",
+            "bssoWZmGyJ8KzB3JLRznOMfjSOohONWUN1rBlQJW3tLD-RjiS9F5S5towoSX4L8E4vVRuQeSKIoA",
+            "2iwT2EXx9Tc2AGg_9iMQUWctGrmfgQNTG2dRrIu9DvYzdTvjSaekpPnYkM-dtlYMdr5AY6b6u0pJ",
+            "nT7j_-gF9MgIGs6fZmUhoNEWBQVVTGbfn9G1Ks-PTJ92Ry9x3EI6VFPdhiObINalzVZPWzBNxZcC",
+            "r5HzP1jhJk9p8PefcF5k1gfXB5PfK65RbRJ2Y53KrMBhA6Q-xosPPtFHRhqfuDzKVmdhGUh0YXX0",
+            "F1Jla7GLuJrhlRs7o98JCBq90NLgL6eupZ_69YyvmmH0ueMj5fqR-aQ",
         ),
     },
 ];
@@ -133,6 +166,9 @@ fn codec(v: &Vector) -> Codec {
         .max_age(Duration::from_secs(v.max_age));
     if let Some(bucket) = v.pad_to {
         builder = builder.pad_to_multiple_of(bucket);
+    }
+    if let Some(dictionary) = v.dictionary {
+        builder = builder.dictionaries([Dictionary::from_bytes(dictionary).unwrap()]);
     }
     builder.build().unwrap()
 }
@@ -182,6 +218,9 @@ fn vectors_cover_every_body_encoding() {
     assert!(decoded
         .iter()
         .any(|d| d.version == 1 && d.flags & 0x04 != 0));
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x03 == 2));
     assert!(decoded.iter().any(|d| d.version == 2));
 }
 
@@ -235,13 +274,13 @@ fn independent_decode(v: &Vector) -> Decoded {
     let raw = URL_SAFE_NO_PAD.decode(v.expected).unwrap();
     assert_eq!(&raw[1..5], &key_id(&key), "key id of {}", v.label);
     match raw[0] {
-        0x01 => decode_sealed(&key, v.cookie_name, &raw),
+        0x01 => decode_sealed(&key, v.cookie_name, v.dictionary, &raw),
         0x02 => decode_signed(&key, v.cookie_name, &raw),
         other => panic!("unknown version {other}"),
     }
 }
 
-fn decode_sealed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {
+fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8]) -> Decoded {
     assert!(raw.len() >= 48);
     let nonce: [u8; 24] = raw[5..29].try_into().unwrap();
     let tag: [u8; 16] = raw[raw.len() - 16..].try_into().unwrap();
@@ -275,6 +314,25 @@ fn decode_sealed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {
             let mut framed = 0xFD2F_B528u32.to_le_bytes().to_vec();
             framed.extend_from_slice(frame);
             let json = zstd::stream::decode_all(framed.as_slice()).unwrap();
+            assert_eq!(json.len() as u64, len);
+            json
+        }
+        2 => {
+            let dictionary = dictionary
+                .expect("a dictionary for body encoding 2")
+                .as_bytes();
+            let digest = Sha256::new()
+                .chain_update(b"sealed-session dictionary id v1\0")
+                .chain_update(dictionary)
+                .finalize();
+            assert_eq!(&body[..4], &digest[..4], "dictionary id");
+            let (len, frame) = varint(&body[4..]);
+            let mut framed = 0xFD2F_B528u32.to_le_bytes().to_vec();
+            framed.extend_from_slice(frame);
+            let json = zstd::bulk::Decompressor::with_dictionary(dictionary)
+                .unwrap()
+                .decompress(&framed, len as usize)
+                .unwrap();
             assert_eq!(json.len() as u64, len);
             json
         }

@@ -40,7 +40,7 @@ pub enum Compression {
 impl Compression {
     /// The default: zstd level 1. Measured on realistic sessions (see
     /// BENCHMARKS.md), levels 1 and 3 give the same ratio on cookie-sized
-    /// JSON, and level 1 compresses 14-30% faster.
+    /// JSON, and level 1 compresses 12-27% faster.
     ///
     /// ```
     /// assert_eq!(sealed_session::Compression::DEFAULT, Default::default());

@@ -330,7 +330,8 @@ fn keys_check(args: &[String]) -> Result<String, String> {
     let (config, source) = load_config(&opts)?.ok_or_else(no_keys)?;
     let ring = config.build().map_err(|e| e.to_string())?;
     let now = time::now();
-    let mut out = format!("{source}: {} keys, valid\n", ring.len());
+    let plural = if ring.len() == 1 { "" } else { "s" };
+    let mut out = format!("{source}: {} key{plural}, valid\n", ring.len());
     // The header names the source once; each line names the line or entry.
     let local = |origin: &str| -> String {
         origin

@@ -27,7 +27,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::RngCore as _;
 use sealed_session::{Codec, Compression, DynamicSession, Key, KeyRing};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use xaes_256_gcm::aead::{AeadInOut, KeyInit};
 use xaes_256_gcm::Xaes256Gcm;
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
@@ -44,81 +44,9 @@ const KEY: [u8; 32] = [0x42; 32];
 const MAX_AGE: u64 = 24 * 60 * 60;
 const TIERS: [&str; 3] = ["small", "typical", "large"];
 
-// The corpus shape (tests/data/corpus/generate.py), field order included, so
-// that serializing a parsed line gives the line back byte for byte.
-#[derive(Serialize, Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Session {
-    csrf: String,
-    locale: String,
-    currency: String,
-    visitor: String,
-    created_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    return_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<User>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    login_at: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cart: Option<Vec<CartItem>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    recently_viewed: Option<Vec<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flash: Option<Vec<Flash>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    search_history: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    address: Option<Address>,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-struct User {
-    id: u64,
-    username: String,
-    nickname: String,
-    email: String,
-    level: String,
-    roles: Vec<String>,
-    avatar: String,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct CartItem {
-    sku_id: u64,
-    spu_id: u64,
-    title: String,
-    category: String,
-    price: String,
-    count: u32,
-    image: String,
-    attrs: Vec<Attr>,
-    checked: bool,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-struct Attr {
-    name: String,
-    value: String,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-struct Flash {
-    level: String,
-    text: String,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-struct Address {
-    name: String,
-    phone: String,
-    line1: String,
-    city: String,
-    zip: String,
-}
+#[path = "../tests/common/corpus_session.rs"]
+mod corpus_session;
+use corpus_session::Session;
 
 fn corpus(tier: &str) -> Vec<String> {
     let path = format!(

@@ -19,7 +19,7 @@ use std::cell::Cell;
 
 use sealed_session::{Codec, DynamicSession, Key, KeyRing, SetCookies};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 struct Counting;
 
@@ -74,80 +74,10 @@ fn allocations<R>(f: impl FnOnce() -> R) -> u64 {
     after - before
 }
 
-// The corpus shape (tests/data/corpus/generate.py), field order included.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Session {
-    csrf: String,
-    locale: String,
-    currency: String,
-    visitor: String,
-    created_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    return_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<User>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    login_at: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cart: Option<Vec<CartItem>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    recently_viewed: Option<Vec<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flash: Option<Vec<Flash>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    search_history: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    address: Option<Address>,
+mod common {
+    pub mod corpus_session;
 }
-
-#[derive(Serialize, Deserialize)]
-struct User {
-    id: u64,
-    username: String,
-    nickname: String,
-    email: String,
-    level: String,
-    roles: Vec<String>,
-    avatar: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CartItem {
-    sku_id: u64,
-    spu_id: u64,
-    title: String,
-    category: String,
-    price: String,
-    count: u32,
-    image: String,
-    attrs: Vec<Attr>,
-    checked: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Attr {
-    name: String,
-    value: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Flash {
-    level: String,
-    text: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Address {
-    name: String,
-    phone: String,
-    line1: String,
-    city: String,
-    zip: String,
-}
+use common::corpus_session::Session;
 
 const NAME: &str = "session";
 

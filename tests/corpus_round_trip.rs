@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 
 use sealed_session::{Codec, DynamicSession, Key, KeyRing};
-use serde::{Deserialize, Serialize};
 
 const SMALL: &str = include_str!("data/corpus/sessions-small.jsonl");
 const TYPICAL: &str = include_str!("data/corpus/sessions-typical.jsonl");
@@ -17,87 +16,10 @@ const OVERSIZE: &str = include_str!("data/corpus/sessions-oversize.jsonl");
 
 const NOW: u64 = 1_733_500_000;
 
-/// The shape of the corpus sessions. `deny_unknown_fields` and the
-/// shape check below make sure it mirrors every field of every line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Session {
-    csrf: String,
-    locale: String,
-    currency: String,
-    visitor: String,
-    created_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    return_to: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<User>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    login_at: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cart: Option<Vec<CartItem>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    recently_viewed: Option<Vec<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flash: Option<Vec<Flash>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    search_history: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    address: Option<Address>,
+mod common {
+    pub mod corpus_session;
 }
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct User {
-    id: u64,
-    username: String,
-    nickname: String,
-    email: String,
-    level: String,
-    roles: Vec<String>,
-    avatar: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CartItem {
-    sku_id: u64,
-    spu_id: u64,
-    title: String,
-    category: String,
-    price: String,
-    count: u32,
-    image: String,
-    attrs: Vec<Attr>,
-    checked: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Attr {
-    name: String,
-    value: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Flash {
-    level: String,
-    text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Address {
-    name: String,
-    phone: String,
-    line1: String,
-    city: String,
-    zip: String,
-}
+use common::corpus_session::Session;
 
 fn ring() -> KeyRing {
     KeyRing::from_keys([Key::from_bytes([0x5e; 32])]).unwrap()

@@ -39,7 +39,7 @@ const PLAIN_LEVEL: i32 = match sealed_session::Compression::DEFAULT {
     sealed_session::Compression::Zstd { level } => level,
     _ => 1,
 };
-/// The level the crate prepares every dictionary at (src/dictionary.rs).
+/// The level the crate prepares every dictionary at (src/core/dictionary.rs).
 const DICTIONARY_LEVEL: i32 = 3;
 
 /// One tier's held-out half: the sessions and their serialized JSON.

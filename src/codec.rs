@@ -1,5 +1,7 @@
 //! The codec: configuration, and the thin shell (clock and randomness) around
-//! the pure sealing core in `seal.rs`.
+//! the pure sealing core in `core/seal.rs`. The core and the HTTP layer
+//! (`http/`) add their own `impl Codec` blocks; this file holds the types and
+//! the builder.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,13 +13,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::compression::Compression;
-use crate::cookie_options::CookieOptions;
-use crate::dictionary::Dictionary;
+use crate::core::compression::Compression;
+use crate::core::dictionary::Dictionary;
+use crate::core::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
 use crate::error::{Error, Result};
-use crate::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
-use crate::key::KeyId;
-use crate::key_ring::KeyRing;
+use crate::http::cookie_options::CookieOptions;
+use crate::keys::key::KeyId;
+use crate::keys::ring::KeyRing;
 
 /// Default sealed lifetime: one day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);

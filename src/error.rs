@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use crate::dictionary::DictionaryId;
-use crate::key::KeyId;
+use crate::core::dictionary::DictionaryId;
+use crate::keys::key::KeyId;
 
 /// Everything that can go wrong while building a codec, sealing or opening a
 /// session.

@@ -22,52 +22,51 @@
 //! # Ok::<(), sealed_session::Error>(())
 //! ```
 //!
-//! The layout follows the architecture: `seal.rs` is the pure core (time and
-//! nonce passed in), `codec.rs` the configuration and the shell that supplies
-//! the clock and randomness, `format.rs` the wire layout (FORMAT.md),
-//! `key.rs` / `key_ring.rs` / `key_derivation.rs` the keys, `compression.rs`
-//! the body compression, `signed.rs` the signed-only mode.
+//! # Architecture
+//!
+//! The folders are the layers. `core/` is the pure sealing core: the wire
+//! format (`format.rs`, described in FORMAT.md), sealing and opening with the
+//! time and nonce passed in (`seal.rs`), the signed-only mode (`signed.rs`),
+//! compression and dictionaries, and `inspect.rs`; nothing there reads a
+//! clock, draws randomness or does I/O. `keys/` holds the keys, the rotating
+//! ring, its configuration and derived keys. `codec.rs` is the configuration
+//! and the thin shell that supplies the clock and the nonces. `http/` is the
+//! only place that reads or writes HTTP header text: cookie attributes and
+//! domains, `Set-Cookie` values and the `Cookie` header. `integrations/`
+//! holds the framework adapters and `revocation/` the revocation of sessions,
+//! each behind a cargo feature. `error.rs` is the one error type.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod codec;
-mod compression;
-mod cookie_options;
-mod dictionary;
-mod domain;
+mod core;
 mod error;
-mod format;
-mod inspect;
-mod key;
-mod key_derivation;
-mod key_ring;
-mod key_ring_config;
-mod request;
-mod seal;
-mod set_cookie;
-mod signed;
+mod http;
+mod integrations;
+mod keys;
+mod revocation;
 
+pub use crate::core::compression::Compression;
+pub use crate::core::dictionary::{Dictionary, DictionaryId, MAX_DICTIONARY_SIZE};
+pub use crate::core::format::{KEY_LEN, NONCE_LEN};
+pub use crate::core::inspect::{inspect, Inspection};
 pub use codec::{
     Codec, CodecBuilder, Mode, Opened, Reseal, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE,
     DEFAULT_MAX_DECOMPRESSED, DEFAULT_REFRESH_AFTER,
 };
-pub use compression::Compression;
 pub use cookie::SameSite;
-pub use cookie_options::{
+pub use error::{Error, Result};
+pub use http::cookie_options::{
     BROWSER_ATTRIBUTE_LIMIT, BROWSER_COOKIE_LIMIT, DEFAULT_MAX_TOTAL_COOKIE_SIZE, MAX_CHUNKS,
 };
-pub use dictionary::{Dictionary, DictionaryId, MAX_DICTIONARY_SIZE};
-pub use domain::DomainRule;
-pub use error::{Error, Result};
-pub use format::{KEY_LEN, NONCE_LEN};
-pub use inspect::{inspect, Inspection};
-pub use key::{Key, KeyId};
-pub use key_derivation::derive_key;
-pub use key_ring::{KeyRing, KeyRingBuilder, KeyState};
-pub use key_ring_config::KeyRingConfig;
-pub use request::MAX_CANDIDATES;
-pub use set_cookie::SetCookies;
+pub use http::domain::DomainRule;
+pub use http::request::MAX_CANDIDATES;
+pub use http::set_cookie::SetCookies;
+pub use keys::config::KeyRingConfig;
+pub use keys::derivation::derive_key;
+pub use keys::key::{Key, KeyId};
+pub use keys::ring::{KeyRing, KeyRingBuilder, KeyState};
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;

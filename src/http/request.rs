@@ -9,8 +9,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::codec::{now_unix, Codec, Opened};
-use crate::cookie_options::MAX_CHUNKS;
 use crate::error::{Error, Result};
+use crate::http::cookie_options::MAX_CHUNKS;
 
 /// How many candidates with the session's name are kept, and how many
 /// assembled values are opened at most, per request: bounds the

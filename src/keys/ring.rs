@@ -9,8 +9,8 @@ use xaes_256_gcm::aead::KeyInit;
 use xaes_256_gcm::Xaes256Gcm;
 
 use crate::error::{Error, Result};
-use crate::key::{Key, KeyId};
-use crate::key_derivation;
+use crate::keys::derivation;
+use crate::keys::key::{Key, KeyId};
 
 /// What a key in the ring may do.
 ///
@@ -247,7 +247,7 @@ impl KeyRing {
 impl Entry {
     fn new(key: &Key, id: KeyId, state: KeyState) -> Self {
         let cipher = Xaes256Gcm::new(key.as_bytes().into());
-        let mac_key = key_derivation::signing_key(key);
+        let mac_key = derivation::signing_key(key);
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         Entry {

@@ -5,10 +5,10 @@
 use base64::Engine as _;
 
 use crate::codec::Mode;
+use crate::core::format::{B64, KEY_ID_LEN, MIN_SEALED_LEN, VERSION_SEALED, VERSION_SIGNED};
+use crate::core::signed::SIGNED_JSON_OFFSET;
 use crate::error::{Error, Result};
-use crate::format::{B64, KEY_ID_LEN, MIN_SEALED_LEN, VERSION_SEALED, VERSION_SIGNED};
-use crate::key::KeyId;
-use crate::signed::SIGNED_JSON_OFFSET;
+use crate::keys::key::KeyId;
 
 /// The public part of a cookie value.
 ///

@@ -12,9 +12,9 @@ use std::thread::LocalKey;
 
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, FrameFormat};
 
-use crate::dictionary::Dictionary;
+use crate::core::dictionary::Dictionary;
+use crate::core::format::{put_varint, take_varint};
 use crate::error::{Error, Result};
-use crate::format::{put_varint, take_varint};
 
 /// How session bodies are compressed.
 ///

@@ -15,10 +15,10 @@ use base64::Engine as _;
 use hmac::Mac;
 
 use crate::codec::Codec;
+use crate::core::authentic::{Authentic, Json};
+use crate::core::format::{B64, KEY_ID_LEN, VERSION_SIGNED};
 use crate::error::{Error, Result};
-use crate::format::{B64, KEY_ID_LEN, VERSION_SIGNED};
-use crate::key::KeyId;
-use crate::seal::{Authentic, Json};
+use crate::keys::key::KeyId;
 
 const MAC_LEN: usize = 32;
 /// version || key id || issued_at || expires_at.

@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::key::{Key, KeyId};
-use crate::key_derivation::derive_key;
-use crate::key_ring::{KeyRing, KeyState};
+use crate::keys::derivation::derive_key;
+use crate::keys::key::{Key, KeyId};
+use crate::keys::ring::{KeyRing, KeyState};
 
 /// The keys of a ring with their states, as an operator configured them,
 /// before validation into a [`KeyRing`].

@@ -5,7 +5,7 @@
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use crate::key::Key;
+use crate::keys::key::Key;
 
 /// Salt for every derivation of this crate.
 pub(crate) const HKDF_SALT: &[u8] = b"sealed-session/v1";

@@ -10,16 +10,17 @@ use xaes_256_gcm::aead::AeadInOut;
 use zeroize::Zeroize;
 
 use crate::codec::{Codec, Mode, Opened, Reseal};
-use crate::compression::{self, Compression, MIN_COMPRESS_LEN};
-use crate::dictionary::{Dictionary, DictionaryId, DICTIONARY_ID_LEN};
-use crate::error::{Error, Result};
-use crate::format::{
+use crate::core::authentic::{Authentic, Json};
+use crate::core::compression::{self, Compression, MIN_COMPRESS_LEN};
+use crate::core::dictionary::{Dictionary, DictionaryId, DICTIONARY_ID_LEN};
+use crate::core::format::{
     put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
     FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN,
     TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
 };
-use crate::key::KeyId;
-use crate::signed;
+use crate::core::signed;
+use crate::error::{Error, Result};
+use crate::keys::key::KeyId;
 
 thread_local! {
     /// Per-thread buffers for sealing (the JSON, then header || plaintext ||
@@ -353,13 +354,6 @@ impl Codec {
     }
 }
 
-/// Where the authenticated JSON is: a range of the decoded buffer (stored
-/// uncompressed) or the whole decompression buffer.
-pub(crate) enum Json {
-    Range(usize, usize),
-    Decompressed,
-}
-
 thread_local! {
     /// Per-thread buffers for opening (decoded value, decompressed body), so
     /// the per-request path allocates nothing once warm.
@@ -404,13 +398,4 @@ fn with_buffers<R>(
             result
         }
     })
-}
-
-/// What an authenticated value yields before deserialization.
-pub(crate) struct Authentic {
-    pub(crate) json: Json,
-    pub(crate) key_id: KeyId,
-    pub(crate) issued_at: u64,
-    pub(crate) expires_at: u64,
-    pub(crate) reseal: Option<Reseal>,
 }

@@ -9,11 +9,11 @@ use cookie::Cookie;
 use serde::Serialize;
 
 use crate::codec::{now_unix, random_nonce, Codec};
-use crate::cookie_options::{decimal_len, CookieOptions, DomainSetting};
-use crate::domain;
+use crate::core::format::NONCE_LEN;
+use crate::core::seal::with_json;
 use crate::error::{Error, Result};
-use crate::format::NONCE_LEN;
-use crate::seal::with_json;
+use crate::http::cookie_options::{decimal_len, CookieOptions, DomainSetting};
+use crate::http::domain;
 
 /// The `Set-Cookie` header values of one response, in order: the session's
 /// cookie(s), then expiring cookies for chunks a previous, larger session may

@@ -7,8 +7,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::core::format::{B64, KEY_ID_LEN, KEY_LEN};
 use crate::error::{Error, Result};
-use crate::format::{B64, KEY_ID_LEN, KEY_LEN};
 
 /// Domain separation for key ids: changing it changes every key id (FORMAT.md).
 const KEY_ID_CONTEXT: &[u8] = b"sealed-session key id v1\0";

@@ -1,10 +1,16 @@
 //! Cookie attributes and browser limits, validated when the codec is built.
+//!
+//! This file and `codec.rs` refer to each other on purpose: the cookie
+//! setters of [`CodecBuilder`] are written here, next to the rules they
+//! validate, so every cookie attribute rule sits in the HTTP layer; the codec
+//! only stores the validated [`CookieOptions`] as data and never interprets
+//! them. Sealing (`core/`) reads one number from them, the size limit.
 
 use cookie::SameSite;
 
 use crate::codec::CodecBuilder;
-use crate::domain::{self, DomainRule};
 use crate::error::{Error, Result};
+use crate::http::domain::{self, DomainRule};
 
 /// RFC 6265bis: browsers keep a cookie whose name plus value is at most this
 /// many bytes.

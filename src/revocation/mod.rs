@@ -1,0 +1,2 @@
+//! Revocation of sessions before they expire, checked in memory on every
+//! open and distributed between servers.

@@ -120,3 +120,58 @@ fn chunking_starts_one_byte_over_the_default_limit() {
     }
     assert!(seen_one && seen_two);
 }
+
+/// A value as long as `genuine` that is not it: what a sibling subdomain can
+/// plant under a chunk's name.
+fn junk_like(genuine: &str, tag: char) -> String {
+    std::iter::repeat_n(tag, genuine.len()).collect()
+}
+
+/// Where junk copies of one chunk cookie are planted around the genuine one.
+#[derive(Clone, Copy, Debug)]
+enum Junk {
+    None,
+    Before,
+    After,
+    Both,
+}
+
+/// The genuine chunked session, with the junk of `pattern[i - 1]` planted
+/// around chunk `i` (the head stays single).
+fn planted(pairs: &[(String, String)], pattern: &[Junk]) -> String {
+    let mut cookies = vec![format!("{}={}", pairs[0].0, pairs[0].1)];
+    for ((name, value), junk) in pairs[1..].iter().zip(pattern) {
+        let before = format!("{name}={}", junk_like(value, 'B'));
+        let after = format!("{name}={}", junk_like(value, 'C'));
+        let genuine = format!("{name}={value}");
+        match junk {
+            Junk::None => cookies.push(genuine),
+            Junk::Before => cookies.extend([before, genuine]),
+            Junk::After => cookies.extend([genuine, after]),
+            Junk::Both => cookies.extend([before, genuine, after]),
+        }
+    }
+    cookies.join("; ")
+}
+
+#[test]
+fn junk_chunks_planted_before_after_or_around_the_genuine_ones_do_not_hide_it() {
+    let codec = codec("s", 120, 4);
+    let all = [Junk::None, Junk::Before, Junk::After, Junk::Both];
+    for (chunks, pad) in [(2, 60), (3, 150)] {
+        let session = json!({ "pad": "z".repeat(pad) });
+        let pairs = live(&codec.encode_at(&session, NOW, [5; 24]).unwrap());
+        assert_eq!(pairs.len(), chunks, "pad {pad}");
+        let lists = chunks - 1;
+        for n in 0..all.len().pow(lists as u32) {
+            let pattern: Vec<Junk> = (0..lists)
+                .map(|i| all[n / all.len().pow(i as u32) % all.len()])
+                .collect();
+            let header = planted(&pairs, &pattern);
+            let opened = codec
+                .decode_at::<Value>(&header, NOW)
+                .unwrap_or_else(|e| panic!("{chunks} chunks, junk {pattern:?}: {e:?}"));
+            assert_eq!(opened.session, session, "{chunks} chunks, junk {pattern:?}");
+        }
+    }
+}

@@ -1,10 +1,12 @@
-//! Request side: find the session's cookie (and its chunks) in a raw
-//! `Cookie` header and open it.
+//! Request side: find the session's cookie (and its chunks) in the raw bytes
+//! of the `Cookie` request header, or of its several fields under HTTP/2,
+//! and open it.
 //!
-//! The parser is a single linear pass (split on `;`, trim, split at the first
-//! `=`) that keeps only slices of the header, so a hostile header costs time
-//! linear in its length and no allocation per cookie. Unrelated cookies,
-//! malformed or not, are skipped.
+//! There is one parser, over bytes: a single linear pass per field (split on
+//! `;`, trim, split at the first `=`) that keeps only slices of the header,
+//! so a hostile header costs time linear in its length and no allocation per
+//! cookie. Unrelated cookies, malformed or not ASCII, are skipped; the text
+//! API ([`Codec::decode`]) is this parser over the text's bytes.
 
 use serde::de::DeserializeOwned;
 
@@ -17,19 +19,43 @@ use crate::http::cookie_options::MAX_CHUNKS;
 /// cryptographic work a header full of same-name cookies can cause.
 pub const MAX_CANDIDATES: usize = 8;
 
-/// The cookies of a header that belong to this codec, as slices of it.
+/// Chunk cookies besides the head: NAME.1 to NAME.15.
+const CHUNK_SLOTS: usize = MAX_CHUNKS - 1;
+
+/// The cookies of a header that belong to this codec, as slices of it, in
+/// fixed arrays (no allocation per request).
 struct Found<'h> {
     /// Values of cookies named exactly NAME, in header order: the first
-    /// `head_count` entries (a fixed array, so no allocation per request).
+    /// `head_count` entries.
     heads: [&'h str; MAX_CANDIDATES],
     head_count: usize,
-    /// `chunks[i - 1]`: values of cookies named NAME.i, in header order.
-    chunks: Vec<Vec<&'h str>>,
+    /// `chunks[i - 1]`: values of cookies named NAME.i, in header order, the
+    /// first `chunk_counts[i - 1]` entries.
+    chunks: [[&'h str; MAX_CANDIDATES]; CHUNK_SLOTS],
+    chunk_counts: [usize; CHUNK_SLOTS],
+}
+
+impl<'h> Found<'h> {
+    fn heads(&self) -> &[&'h str] {
+        self.heads.get(..self.head_count).unwrap_or(&[])
+    }
+
+    /// The occurrences of chunk cookie NAME.(index + 1), in header order.
+    fn occurrences(&self, index: usize) -> &[&'h str] {
+        match (self.chunks.get(index), self.chunk_counts.get(index)) {
+            (Some(values), Some(&count)) => values.get(..count).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
 }
 
 impl Codec {
     /// Opens the session from a raw `Cookie` request header at the current
-    /// time. Join several `Cookie` header fields (HTTP/2) with `"; "` first.
+    /// time. Several `Cookie` header fields (HTTP/2) go to
+    /// [`Codec::decode_fields`], and a header that may not be valid text
+    /// (any byte above 0x7F) to [`Codec::decode_bytes`]: converting a whole
+    /// header to `&str` first would lose every cookie for one foreign
+    /// non-ASCII one.
     ///
     /// **Duplicate names.** A parent-domain cookie can arrive together with a
     /// same-name cookie planted by a sibling subdomain or left host-only
@@ -40,6 +66,16 @@ impl Codec {
     /// authenticated-but-unusable value (expired, wrong type) before an
     /// unknown or withdrawn key, before a forgery, before a size or format
     /// error. No cookie of that name at all is [`Error::NoCookie`].
+    ///
+    /// **Duplicate chunks.** With chunking, several occurrences of a chunk
+    /// cookie `NAME.i` are combined in this order: the k-th occurrence of
+    /// every chunk (or its last one), for k = 0, 1, ... (all first to all
+    /// last), then the remaining combinations, all within the same
+    /// [`MAX_CANDIDATES`] opened values. A few planted junk chunks before or
+    /// after the genuine ones therefore do not hide the session.
+    ///
+    /// Only ASCII values can be this codec's: a cookie of the session's name
+    /// whose value is not ASCII is skipped like any unrelated cookie.
     ///
     /// Note that cookie tossing can still plant an attacker's own valid,
     /// newer session: keep parent-domain sessions for subdomains you trust,
@@ -56,7 +92,7 @@ impl Codec {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn decode<T: DeserializeOwned>(&self, cookie_header: &str) -> Result<Opened<T>> {
-        self.decode_at(cookie_header, now_unix())
+        self.decode_fields_at(std::iter::once(cookie_header), now_unix())
     }
 
     /// [`Codec::decode`] at time `now` (Unix seconds): the pure core.
@@ -78,7 +114,174 @@ impl Codec {
         cookie_header: &str,
         now: u64,
     ) -> Result<Opened<T>> {
-        let found = self.find_cookies(cookie_header);
+        self.decode_fields_at(std::iter::once(cookie_header), now)
+    }
+
+    /// Opens the session from the raw bytes of a `Cookie` request header at
+    /// the current time, as a server receives them (for example
+    /// `HeaderValue::as_bytes()` of the `http` crate). The same rules as
+    /// [`Codec::decode`]; a cookie that is not ASCII (a neighbour's
+    /// `pref=café`, in UTF-8 or Latin-1) is skipped and every other cookie
+    /// is kept, where converting the header to `&str` first would drop them
+    /// all.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("session").development_key().build()?;
+    /// let set_cookie = codec.encode(&DynamicSession::new())?.into_iter().next().unwrap();
+    /// let pair = set_cookie.split(';').next().unwrap();
+    /// // A Latin-1 "é" from another cookie: not UTF-8, the session still opens.
+    /// let mut header = b"pref=caf\xE9; ".to_vec();
+    /// header.extend_from_slice(pair.as_bytes());
+    /// assert!(std::str::from_utf8(&header).is_err());
+    /// assert!(codec.decode_bytes::<DynamicSession>(&header).is_ok());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn decode_bytes<T: DeserializeOwned>(&self, cookie_header: &[u8]) -> Result<Opened<T>> {
+        self.decode_fields_at(std::iter::once(cookie_header), now_unix())
+    }
+
+    /// [`Codec::decode_bytes`] at time `now` (Unix seconds).
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("s").development_key().build()?;
+    /// let cookies = codec.encode_at(&DynamicSession::new(), 1_000, [3; 24])?;
+    /// let pair = cookies.iter().next().unwrap().split(';').next().unwrap();
+    /// let header = [b"pref=caf\xC3\xA9; ".as_slice(), pair.as_bytes()].concat();
+    /// assert_eq!(codec.decode_bytes_at::<DynamicSession>(&header, 1_000)?.issued_at, 1_000);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn decode_bytes_at<T: DeserializeOwned>(
+        &self,
+        cookie_header: &[u8],
+        now: u64,
+    ) -> Result<Opened<T>> {
+        self.decode_fields_at(std::iter::once(cookie_header), now)
+    }
+
+    /// Opens the session from several `Cookie` header fields at the current
+    /// time: HTTP/2 and HTTP/3 clients may send one `cookie` field per
+    /// cookie, so the session's cookie and its chunks can be in different
+    /// fields. Pass every field's value, as bytes or text (anything that is
+    /// `AsRef<[u8]>`, such as the `http` crate's `headers.get_all(COOKIE)`),
+    /// in the order received; nothing is joined or copied. The same rules as
+    /// [`Codec::decode_bytes`], as if the fields were one header joined with
+    /// `"; "`.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("session").development_key().build()?;
+    /// let set_cookie = codec.encode(&DynamicSession::new())?.into_iter().next().unwrap();
+    /// let pair = set_cookie.split(';').next().unwrap();
+    /// let fields: [&[u8]; 3] = [b"theme=dark", b"pref=caf\xE9", pair.as_bytes()];
+    /// assert!(codec.decode_fields::<DynamicSession>(fields).is_ok());
+    /// // Text works too.
+    /// assert!(codec.decode_fields::<DynamicSession>(["theme=dark", pair]).is_ok());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn decode_fields<'h, T: DeserializeOwned>(
+        &self,
+        cookie_fields: impl IntoIterator<Item = &'h (impl AsRef<[u8]> + ?Sized + 'h)>,
+    ) -> Result<Opened<T>> {
+        self.decode_fields_at(cookie_fields, now_unix())
+    }
+
+    /// [`Codec::decode_fields`] at time `now` (Unix seconds): the pure core
+    /// that every `decode` method calls.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, Error};
+    /// let codec = Codec::builder("s").development_key().build()?;
+    /// let cookies = codec.encode_at(&DynamicSession::new(), 1_000, [3; 24])?;
+    /// let pair = cookies.iter().next().unwrap().split(';').next().unwrap();
+    /// let fields = [b"a=1".as_slice(), pair.as_bytes()];
+    /// assert_eq!(codec.decode_fields_at::<DynamicSession>(fields, 1_000)?.issued_at, 1_000);
+    /// let none: [&[u8]; 0] = [];
+    /// assert_eq!(codec.decode_fields_at::<DynamicSession>(none, 1_000).unwrap_err(), Error::NoCookie);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn decode_fields_at<'h, T: DeserializeOwned>(
+        &self,
+        cookie_fields: impl IntoIterator<Item = &'h (impl AsRef<[u8]> + ?Sized + 'h)>,
+        now: u64,
+    ) -> Result<Opened<T>> {
+        let found = self.find_cookies(cookie_fields);
+        self.open_found(&found, now)
+    }
+
+    /// "An invalid cookie means no session", in one call: the session if the
+    /// header carries one that opens now, otherwise `None`, with the reason
+    /// logged at debug level (never the cookie's content). For raw header
+    /// bytes and several header fields see [`Codec::session_bytes`] and
+    /// [`Codec::session_fields`].
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("session").development_key().build()?;
+    /// assert!(codec.session::<DynamicSession>("session=forged").is_none());
+    /// assert!(codec.session::<DynamicSession>("").is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn session<T: DeserializeOwned>(&self, cookie_header: &str) -> Option<Opened<T>> {
+        self.or_none(self.decode(cookie_header))
+    }
+
+    /// [`Codec::session`] from the raw bytes of a `Cookie` header (see
+    /// [`Codec::decode_bytes`]): a non-ASCII neighbour cookie does not hide
+    /// the session.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("session").development_key().build()?;
+    /// let set_cookie = codec.encode(&DynamicSession::new())?.into_iter().next().unwrap();
+    /// let pair = set_cookie.split(';').next().unwrap();
+    /// let header = [b"pref=caf\xE9; ".as_slice(), pair.as_bytes()].concat();
+    /// assert!(codec.session_bytes::<DynamicSession>(&header).is_some());
+    /// assert!(codec.session_bytes::<DynamicSession>(b"session=forged").is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn session_bytes<T: DeserializeOwned>(&self, cookie_header: &[u8]) -> Option<Opened<T>> {
+        self.or_none(self.decode_bytes(cookie_header))
+    }
+
+    /// [`Codec::session`] from several `Cookie` header fields (see
+    /// [`Codec::decode_fields`]), for example
+    /// `codec.session_fields(request.headers().get_all(COOKIE))` with the
+    /// `http` crate.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession};
+    /// let codec = Codec::builder("session").development_key().build()?;
+    /// let set_cookie = codec.encode(&DynamicSession::new())?.into_iter().next().unwrap();
+    /// let pair = set_cookie.split(';').next().unwrap();
+    /// let fields: [&[u8]; 2] = [b"pref=caf\xC3\xA9", pair.as_bytes()];
+    /// assert!(codec.session_fields::<DynamicSession>(fields).is_some());
+    /// assert!(codec.session_fields::<DynamicSession>(["theme=dark"]).is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn session_fields<'h, T: DeserializeOwned>(
+        &self,
+        cookie_fields: impl IntoIterator<Item = &'h (impl AsRef<[u8]> + ?Sized + 'h)>,
+    ) -> Option<Opened<T>> {
+        self.or_none(self.decode_fields(cookie_fields))
+    }
+
+    /// The session, or `None` with the reason logged at debug level.
+    fn or_none<T>(&self, decoded: Result<Opened<T>>) -> Option<Opened<T>> {
+        match decoded {
+            Ok(opened) => Some(opened),
+            Err(Error::NoCookie) => None,
+            Err(err) => {
+                log::debug!("session cookie {:?} ignored: {err}", self.name);
+                None
+            }
+        }
+    }
+
+    /// Opens the candidates found: each head alone, or assembled with its
+    /// chunks, at most [`MAX_CANDIDATES`] opened values in all.
+    fn open_found<T: DeserializeOwned>(&self, found: &Found<'_>, now: u64) -> Result<Opened<T>> {
         if found.head_count == 0 {
             return Err(Error::NoCookie);
         }
@@ -86,7 +289,7 @@ impl Codec {
         let mut error: Option<Error> = None;
         let mut tries = 0;
         let mut assembled = String::new();
-        'heads: for head in found.heads.iter().take(found.head_count) {
+        'heads: for head in found.heads() {
             // Only a chunking codec looks for the count: without chunking a
             // value is opened as it is (and a '.' fails base64 decoding).
             let chunked = if self.cookie.max_chunks > 1 {
@@ -102,25 +305,15 @@ impl Codec {
                 consider(self.open_at(head, now), &mut best, &mut error);
                 continue;
             };
-            let count = match self.chunk_count(count) {
-                Ok(count) => count,
+            // 2 to max_chunks, so 1 to CHUNK_SLOTS chunk cookies.
+            let chunks = match self.chunk_count(count) {
+                Ok(count) => count - 1,
                 Err(e) => {
                     consider(Err(e), &mut best, &mut error);
                     continue;
                 }
             };
-            let Some(chunks) = found.chunks.get(..count - 1) else {
-                consider(
-                    Err(Error::malformed("more chunks than configured")),
-                    &mut best,
-                    &mut error,
-                );
-                continue;
-            };
-            // With planted duplicates of chunk cookies, the k-th assembly
-            // takes the k-th occurrence of each chunk (or its last one).
-            let variants = chunks.iter().map(Vec::len).max().unwrap_or(0);
-            if chunks.iter().any(Vec::is_empty) {
+            if (0..chunks).any(|i| found.occurrences(i).is_empty()) {
                 consider(
                     Err(Error::malformed("a chunk cookie is missing")),
                     &mut best,
@@ -128,14 +321,15 @@ impl Codec {
                 );
                 continue;
             }
-            for k in 0..variants {
+            let lens = (0..chunks).map(|i| found.occurrences(i).len());
+            for choice in Combinations::new(lens) {
                 if tries >= MAX_CANDIDATES {
                     break 'heads;
                 }
                 tries += 1;
-                let pieces = chunks
-                    .iter()
-                    .filter_map(|occurrences| occurrences.get(k).or(occurrences.last()).copied());
+                let pieces = (0..chunks)
+                    .zip(choice)
+                    .filter_map(|(i, k)| found.occurrences(i).get(k).copied());
                 let result = self.assemble(first, pieces, &mut assembled);
                 let result = result.and_then(|()| self.open_at(&assembled, now));
                 consider(result, &mut best, &mut error);
@@ -147,58 +341,52 @@ impl Codec {
         }
     }
 
-    /// "An invalid cookie means no session", in one call: the session if the
-    /// header carries one that opens now, otherwise `None`, with the reason
-    /// logged at debug level (never the cookie's content).
-    ///
-    /// ```
-    /// use sealed_session::{Codec, DynamicSession};
-    /// let codec = Codec::builder("session").development_key().build()?;
-    /// assert!(codec.session::<DynamicSession>("session=forged").is_none());
-    /// assert!(codec.session::<DynamicSession>("").is_none());
-    /// # Ok::<(), sealed_session::Error>(())
-    /// ```
-    pub fn session<T: DeserializeOwned>(&self, cookie_header: &str) -> Option<Opened<T>> {
-        match self.decode(cookie_header) {
-            Ok(opened) => Some(opened),
-            Err(Error::NoCookie) => None,
-            Err(err) => {
-                log::debug!("session cookie {:?} ignored: {err}", self.name);
-                None
-            }
-        }
-    }
-
-    /// One linear pass over the header, keeping slices of the cookies named
-    /// NAME or NAME.<i>.
-    fn find_cookies<'h>(&self, header: &'h str) -> Found<'h> {
+    /// One linear pass over the fields, keeping slices of the ASCII values
+    /// of the cookies named NAME or NAME.<i>.
+    fn find_cookies<'h>(
+        &self,
+        fields: impl IntoIterator<Item = &'h (impl AsRef<[u8]> + ?Sized + 'h)>,
+    ) -> Found<'h> {
         let chunk_slots = self.cookie.max_chunks.saturating_sub(1);
+        let name = self.name.as_bytes();
         let mut found = Found {
             heads: [""; MAX_CANDIDATES],
             head_count: 0,
-            chunks: vec![Vec::new(); chunk_slots],
+            chunks: [[""; MAX_CANDIDATES]; CHUNK_SLOTS],
+            chunk_counts: [0; CHUNK_SLOTS],
         };
-        for (name, value) in cookie_pairs(header) {
-            if name == self.name {
-                if let Some(slot) = found.heads.get_mut(found.head_count) {
+        for field in fields {
+            for (cookie_name, value) in cookie_pairs(field.as_ref()) {
+                // 0 for the head, i for chunk NAME.i.
+                let index = if cookie_name == name {
+                    0
+                } else if chunk_slots == 0 {
+                    continue;
+                } else {
+                    match cookie_name
+                        .strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix(b"."))
+                        .and_then(parse_small_decimal)
+                    {
+                        Some(i) if i <= chunk_slots => i,
+                        _ => continue,
+                    }
+                };
+                // The codec writes only ASCII: anything else is not its
+                // cookie, and takes no candidate's place.
+                let Some(value) = ascii(value) else {
+                    continue;
+                };
+                let (values, count) = match index.checked_sub(1) {
+                    None => (&mut found.heads, &mut found.head_count),
+                    Some(i) => match (found.chunks.get_mut(i), found.chunk_counts.get_mut(i)) {
+                        (Some(values), Some(count)) => (values, count),
+                        _ => continue,
+                    },
+                };
+                if let Some(slot) = values.get_mut(*count) {
                     *slot = value;
-                    found.head_count += 1;
-                }
-                continue;
-            }
-            if chunk_slots == 0 {
-                continue;
-            }
-            let Some(index) = name
-                .strip_prefix(self.name.as_str())
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(parse_small_decimal)
-            else {
-                continue;
-            };
-            if let Some(slot) = index.checked_sub(1).and_then(|i| found.chunks.get_mut(i)) {
-                if slot.len() < MAX_CANDIDATES {
-                    slot.push(value);
+                    *count += 1;
                 }
             }
         }
@@ -207,7 +395,7 @@ impl Codec {
 
     /// The chunk count written in a head cookie: 2 to max_chunks.
     fn chunk_count(&self, text: &str) -> Result<usize> {
-        let count = parse_small_decimal(text)
+        let count = parse_small_decimal(text.as_bytes())
             .ok_or_else(|| Error::malformed("bad chunk count in the head cookie"))?;
         if count < 2 || count > self.cookie.max_chunks {
             return Err(Error::malformed(
@@ -243,6 +431,91 @@ impl Codec {
             out.push_str(piece);
         }
         Ok(())
+    }
+}
+
+/// The order in which the occurrences of the chunk cookies are combined:
+/// `choice[i]` picks the occurrence of chunk NAME.(i + 1). First the k-th
+/// occurrence of every chunk (its last one when it has fewer) for k = 0, 1,
+/// ...: all first to all last, which finds the genuine set among duplicates
+/// planted in the same position; then every other combination in odometer
+/// order, which finds it among junk planted before some chunks and after
+/// others. The caller stops after [`MAX_CANDIDATES`] opened values, so this
+/// never runs far: at most `widest` aligned choices are skipped in all.
+struct Combinations {
+    /// Occurrences of each chunk (at least 1); only the first `chunks`
+    /// entries are used, the others stay 1.
+    lens: [usize; CHUNK_SLOTS],
+    chunks: usize,
+    /// The largest entry of `lens`: how many aligned choices there are.
+    widest: usize,
+    next_aligned: usize,
+    /// The next odometer choice; `None` once all were visited.
+    next_other: Option<[usize; CHUNK_SLOTS]>,
+}
+
+impl Combinations {
+    fn new(lens: impl Iterator<Item = usize>) -> Self {
+        let mut all = [1; CHUNK_SLOTS];
+        let mut chunks = 0;
+        for (slot, len) in all.iter_mut().zip(lens) {
+            *slot = len.max(1);
+            chunks += 1;
+        }
+        let widest = all.iter().take(chunks).copied().max().unwrap_or(1);
+        Combinations {
+            lens: all,
+            chunks,
+            widest,
+            next_aligned: 0,
+            next_other: Some([0; CHUNK_SLOTS]),
+        }
+    }
+
+    /// The k-th occurrence of every chunk, or its last one.
+    fn aligned(&self, k: usize) -> [usize; CHUNK_SLOTS] {
+        let mut choice = [0; CHUNK_SLOTS];
+        for (pick, len) in choice.iter_mut().zip(self.lens).take(self.chunks) {
+            *pick = k.min(len.saturating_sub(1));
+        }
+        choice
+    }
+
+    fn is_aligned(&self, choice: &[usize; CHUNK_SLOTS]) -> bool {
+        let k = choice.iter().copied().max().unwrap_or(0);
+        *choice == self.aligned(k)
+    }
+
+    /// The choice after `choice` in odometer order (the first chunk turning
+    /// fastest), `None` after the last.
+    fn advance(&self, mut choice: [usize; CHUNK_SLOTS]) -> Option<[usize; CHUNK_SLOTS]> {
+        for (pick, len) in choice.iter_mut().zip(self.lens).take(self.chunks) {
+            *pick += 1;
+            if *pick < len {
+                return Some(choice);
+            }
+            *pick = 0;
+        }
+        None
+    }
+}
+
+impl Iterator for Combinations {
+    type Item = [usize; CHUNK_SLOTS];
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next_aligned < self.widest {
+            let choice = self.aligned(self.next_aligned);
+            self.next_aligned += 1;
+            return Some(choice);
+        }
+        while let Some(choice) = self.next_other {
+            self.next_other = self.advance(choice);
+            if !self.is_aligned(&choice) {
+                return Some(choice);
+            }
+        }
+        None
     }
 }
 
@@ -286,41 +559,57 @@ fn informativeness(err: &Error) -> u8 {
 
 /// A decimal without sign or leading zero, small enough to be a chunk index
 /// or count (so a huge digit run costs nothing).
-fn parse_small_decimal(text: &str) -> Option<usize> {
-    // `str::parse` accepts a leading '+': insist on digits only, so one
-    // count has one spelling.
-    if text.is_empty()
-        || text.len() > 2
-        || text.starts_with('0')
-        || !text.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
+fn parse_small_decimal(text: &[u8]) -> Option<usize> {
+    // Digits only, so one count has one spelling.
+    match text {
+        [digit @ b'1'..=b'9'] => Some(usize::from(digit - b'0')),
+        [tens @ b'1'..=b'9', ones @ b'0'..=b'9'] => {
+            let value = usize::from(tens - b'0') * 10 + usize::from(ones - b'0');
+            (value <= MAX_CHUNKS).then_some(value)
+        }
+        _ => None,
     }
-    let value = text.parse::<usize>().ok()?;
-    (value <= MAX_CHUNKS).then_some(value)
 }
 
-/// The `name=value` pairs of a Cookie header: split on `;`, optional
-/// whitespace trimmed, split at the first `=`, optional double quotes around
-/// the value removed. Pieces without `=` or with an empty name are skipped.
-pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(';').filter_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        let name = name.trim_matches(is_ows);
+/// The value as text when it is ASCII, the only values this codec writes.
+fn ascii(value: &[u8]) -> Option<&str> {
+    if value.is_ascii() {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
+/// The `name=value` pairs of one Cookie header field, as bytes: split on
+/// `;`, optional whitespace trimmed, split at the first `=`, optional double
+/// quotes around the value removed. Pieces without `=` or with an empty name
+/// are skipped; bytes above 0x7F are left to the caller.
+fn cookie_pairs(field: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    field.split(|&b| b == b';').filter_map(|pair| {
+        let mut halves = pair.splitn(2, |&b| b == b'=');
+        let name = trim_ows(halves.next()?);
+        let value = trim_ows(halves.next()?);
         if name.is_empty() {
             return None;
         }
-        let value = value.trim_matches(is_ows);
         let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
             .unwrap_or(value);
         Some((name, value))
     })
 }
 
-fn is_ows(c: char) -> bool {
-    c == ' ' || c == '\t'
+/// Without leading and trailing spaces and tabs (HTTP's optional
+/// whitespace).
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -330,27 +619,76 @@ mod tests {
     #[test]
     fn pairs_tolerate_junk_and_quotes() {
         let pairs: Vec<_> =
-            cookie_pairs(" a=1;;b ; =x; c=\"q\";d==e; e=\"unterminated ; f= \t2 ").collect();
+            cookie_pairs(b" a=1;;b ; =x; c=\"q\";d==e; e=\"unterminated ; f= \t2 ; g=\"").collect();
         assert_eq!(
             pairs,
             [
-                ("a", "1"),
-                ("c", "q"),
-                ("d", "=e"),
-                ("e", "\"unterminated"),
-                ("f", "2")
+                (&b"a"[..], &b"1"[..]),
+                (b"c", b"q"),
+                (b"d", b"=e"),
+                (b"e", b"\"unterminated"),
+                (b"f", b"2"),
+                (b"g", b"\""),
             ]
         );
     }
 
     #[test]
+    fn pairs_keep_non_ascii_bytes_apart() {
+        let pairs: Vec<_> = cookie_pairs(b"pref=caf\xE9; x=\xC3\xA9;s=1").collect();
+        assert_eq!(
+            pairs,
+            [
+                (&b"pref"[..], &b"caf\xE9"[..]),
+                (b"x", b"\xC3\xA9"),
+                (b"s", b"1"),
+            ]
+        );
+        assert_eq!(ascii(b"caf\xE9"), None);
+        assert_eq!(ascii("café".as_bytes()), None);
+        assert_eq!(ascii(b"2.AbC-_"), Some("2.AbC-_"));
+    }
+
+    #[test]
     fn small_decimals() {
-        assert_eq!(parse_small_decimal("2"), Some(2));
-        assert_eq!(parse_small_decimal("16"), Some(16));
-        assert_eq!(parse_small_decimal("17"), None);
-        assert_eq!(parse_small_decimal("02"), None);
-        assert_eq!(parse_small_decimal("0"), None);
-        assert_eq!(parse_small_decimal("+2"), None);
-        assert_eq!(parse_small_decimal("999999999999999999999999"), None);
+        assert_eq!(parse_small_decimal(b"2"), Some(2));
+        assert_eq!(parse_small_decimal(b"10"), Some(10));
+        assert_eq!(parse_small_decimal(b"16"), Some(16));
+        assert_eq!(parse_small_decimal(b"17"), None);
+        assert_eq!(parse_small_decimal(b"02"), None);
+        assert_eq!(parse_small_decimal(b"0"), None);
+        assert_eq!(parse_small_decimal(b"+2"), None);
+        assert_eq!(parse_small_decimal(b""), None);
+        assert_eq!(parse_small_decimal(b"999999999999999999999999"), None);
+    }
+
+    fn all(lens: &[usize]) -> Vec<Vec<usize>> {
+        Combinations::new(lens.iter().copied())
+            .map(|choice| choice[..lens.len()].to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn combinations_go_aligned_first_then_the_rest_once_each() {
+        assert_eq!(all(&[1]), [[0]]);
+        assert_eq!(all(&[3]), [[0], [1], [2]]);
+        assert_eq!(
+            all(&[2, 2]),
+            [vec![0, 0], vec![1, 1], vec![1, 0], vec![0, 1]]
+        );
+        // Aligned: all first, then the k-th or last, up to all last.
+        let three_by_one = all(&[3, 1, 2]);
+        assert_eq!(
+            three_by_one[..3],
+            [vec![0, 0, 0], vec![1, 0, 1], vec![2, 0, 1]]
+        );
+        for lens in [&[2, 3][..], &[3, 1, 2], &[2, 2, 2, 2], &[8, 8]] {
+            let mut seen = all(lens);
+            let total: usize = lens.iter().product();
+            assert_eq!(seen.len(), total, "{lens:?}");
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), total, "each choice once: {lens:?}");
+        }
     }
 }

@@ -55,15 +55,13 @@ struct Exchange {
 
 impl Exchange {
     fn read(state: &AppState, request: &HttpRequest) -> Self {
-        let cookie_header = request
-            .headers()
-            .get_all(header::COOKIE)
-            .filter_map(|value| value.to_str().ok())
-            .collect::<Vec<_>>()
-            .join("; ");
-        // Invalid (tampered, expired, unknown key): no session. The codec
-        // logs why at debug level.
-        let opened = state.codec.session::<CartSession>(&cookie_header);
+        // Every Cookie header field, as bytes: a non-ASCII cookie of
+        // another application is skipped, the others are kept. Invalid
+        // (tampered, expired, unknown key): no session. The codec logs why
+        // at debug level.
+        let opened = state
+            .codec
+            .session_fields::<CartSession>(request.headers().get_all(header::COOKIE));
         let session = opened.as_ref().map(|o| o.session.clone());
         Exchange { opened, session }
     }

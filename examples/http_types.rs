@@ -1,8 +1,8 @@
 //! Framework-free: a sealed session with the `http` crate's request and
 //! response types, the common ground of hyper, axum, tower and friends.
-//! The same few lines fit any framework: join the Cookie headers, open the
-//! session, and append one Set-Cookie header per value only when something
-//! changed or the codec asks for a re-seal.
+//! The same few lines fit any framework: open the session from the bytes of
+//! the Cookie header fields, and append one Set-Cookie header per value only
+//! when something changed or the codec asks for a re-seal.
 //!
 //! ```text
 //! cargo run --example http_types
@@ -24,14 +24,10 @@ fn read_session<T: serde::de::DeserializeOwned>(
     codec: &Codec,
     headers: &HeaderMap,
 ) -> Option<Opened<T>> {
-    // HTTP/2 may send several Cookie headers; join them as HTTP/1.1 would.
-    let header = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join("; ");
-    codec.session(&header)
+    // Every Cookie field (HTTP/2 may send several), as bytes: nothing is
+    // joined or copied, and a non-ASCII cookie of another application is
+    // skipped rather than losing the whole header.
+    codec.session_fields(headers.get_all(COOKIE))
 }
 
 /// Appends one Set-Cookie header per value (never join them with commas).
@@ -120,6 +116,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  Set-Cookie headers: {}",
         read.headers().get_all(SET_COOKIE).iter().count()
     );
+
+    // HTTP/2 style: one Cookie field per cookie, one of them another
+    // application's with a Latin-1 byte. The session is still there.
+    let split = handle(
+        &codec,
+        &Request::get("https://www.example.com/")
+            .header(COOKIE, HeaderValue::from_bytes(b"pref=caf\xE9")?)
+            .header(COOKIE, cookie.clone())
+            .body(())?,
+    )?;
+    print!("GET  / (h2)   -> {}", split.body());
 
     let tampered = handle(
         &codec,

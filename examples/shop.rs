@@ -117,16 +117,14 @@ struct Exchange {
 
 impl Exchange {
     fn read(shop: &Shop, headers: &HeaderMap) -> Self {
-        // HTTP/2 may split cookies over several Cookie headers.
-        let cookie_header = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect::<Vec<_>>()
-            .join("; ");
-        // An invalid cookie (tampered, expired, unknown key) is simply no
-        // session; the codec logs the reason at debug level.
-        let opened = shop.codec.session::<ShopSession>(&cookie_header);
+        // Every Cookie header field (HTTP/2 may send one per cookie), as
+        // bytes: another site's non-ASCII cookie is skipped, not a reason
+        // to lose the session. An invalid cookie (tampered, expired, unknown
+        // key) is simply no session; the codec logs the reason at debug
+        // level.
+        let opened = shop
+            .codec
+            .session_fields::<ShopSession>(headers.get_all(header::COOKIE));
         let session = opened.as_ref().map(|o| o.session.clone());
         Exchange { opened, session }
     }

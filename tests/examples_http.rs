@@ -299,3 +299,62 @@ fn actix_example_keeps_the_session_in_the_cookie() {
     let after = client.send("GET", host, "/", None);
     assert_eq!(after.json()["user"], serde_json::Value::Null);
 }
+
+/// The jar's cookies for `host` with a non-ASCII cookie of another
+/// application on each side (a tossed `pref=café`, UTF-8 on the wire).
+fn with_non_ascii_neighbours(client: &Client, host: &str) -> String {
+    let cookies = client
+        .jar
+        .header_for(host)
+        .expect("the jar holds the session");
+    format!("pref=café; {cookies}; note=naïve")
+}
+
+#[test]
+fn shop_keeps_the_session_next_to_a_non_ascii_cookie() {
+    let addr = serve_shop(&key(7).to_base64url(), "seven");
+    let mut client = Client {
+        addr,
+        jar: CookieJar::default(),
+    };
+    client.send(
+        "POST",
+        "account.shop.test",
+        "/api/sign-in",
+        Some(&[("username", "zoé")]),
+    );
+    let cookie = with_non_ascii_neighbours(&client, "shop.test");
+    let response =
+        request(addr, "GET", "shop.test", "/api/state", Some(&cookie), None).expect("request");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["user"], "zoé", "signed out by a neighbour");
+    assert!(
+        response.set_cookies().is_empty(),
+        "unchanged: no Set-Cookie"
+    );
+}
+
+#[test]
+fn actix_example_keeps_the_session_next_to_a_non_ascii_cookie() {
+    let codec = Codec::builder("cart")
+        .key_ring(KeyRing::from_keys([key(8)]).expect("ring"))
+        .secure(false)
+        .build()
+        .expect("codec");
+    let addr = serve_actix(codec);
+    support::wait_for_port(addr, "actix example", std::time::Duration::from_secs(10));
+    let mut client = Client {
+        addr,
+        jar: CookieJar::default(),
+    };
+    let host = "localhost";
+    client.send("POST", host, "/sign-in", Some(&[("username", "kim")]));
+    let cookie = with_non_ascii_neighbours(&client, host);
+    let shown = request(addr, "GET", host, "/", Some(&cookie), None).expect("request");
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        shown.json(),
+        serde_json::json!({ "user": "kim", "cart": [] }),
+        "signed out by a neighbour"
+    );
+}

@@ -169,7 +169,7 @@ pub(crate) fn compress_into(
 /// Reads `varint(len) || zstd frame` and decompresses it (against `dict` when
 /// given) into `out`, refusing before any work when `len` exceeds `max`.
 /// zstd writes into exactly `len` bytes, so the bound holds whatever the
-/// frame claims.
+/// frame claims. The body must be exactly one frame yielding `len` bytes.
 pub(crate) fn decompress_into(
     input: &[u8],
     max: usize,
@@ -201,7 +201,58 @@ pub(crate) fn decompress_into(
     if written != len {
         return Err(Error::Decompression);
     }
+    // zstd decodes concatenated frames as one stream; the format allows
+    // exactly one frame, so nothing may follow the first one (not even an
+    // empty frame). The frame decoded, so its layout is known to be sound.
+    if first_frame_len(frame) != Some(frame.len()) {
+        return Err(Error::malformed("the zstd body holds more than one frame"));
+    }
     Ok(())
+}
+
+/// The length of the first magicless zstd frame at the start of `input`
+/// (RFC 8878 §3.1.1 without the magic number): frame header, blocks up to
+/// the one marked last, then the checksum if the header announces one.
+/// `None` when the frame is truncated or uses a reserved block type.
+fn first_frame_len(input: &[u8]) -> Option<usize> {
+    let &descriptor = input.first()?;
+    let single_segment = descriptor & 0x20 != 0;
+    let has_checksum = descriptor & 0x04 != 0;
+    let dictionary_id_len = match descriptor & 0x03 {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        _ => 4,
+    };
+    let content_size_len = match descriptor >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let window_descriptor_len = usize::from(!single_segment);
+    let mut at = 1 + window_descriptor_len + dictionary_id_len + content_size_len;
+    loop {
+        let (&[b0, b1, b2], _) = input.get(at..)?.split_first_chunk::<3>()?;
+        let block_header = u32::from(b0) | u32::from(b1) << 8 | u32::from(b2) << 16;
+        let last = block_header & 1 != 0;
+        let block_size = usize::try_from(block_header >> 3).ok()?;
+        let content_len = match (block_header >> 1) & 0x03 {
+            // Raw and compressed blocks carry block_size bytes.
+            0 | 2 => block_size,
+            // An RLE block carries the one byte it repeats.
+            1 => 1,
+            _ => return None,
+        };
+        at = at.checked_add(3 + content_len)?;
+        if last {
+            break;
+        }
+    }
+    if has_checksum {
+        at = at.checked_add(4)?;
+    }
+    (at <= input.len()).then_some(at)
 }
 
 #[cfg(test)]
@@ -258,5 +309,56 @@ mod tests {
         put_varint(&mut lie, 999);
         lie.extend_from_slice(out.get(2..).unwrap());
         assert_eq!(decompress(&lie, 65_536, None), Err(Error::Decompression));
+    }
+
+    /// A magicless frame of `src` with the given header options.
+    fn frame(src: &[u8], checksum: bool, content_size: bool) -> Vec<u8> {
+        let mut cctx = new_cctx(3).unwrap();
+        cctx.set_parameter(CParameter::ChecksumFlag(checksum))
+            .unwrap();
+        cctx.set_parameter(CParameter::ContentSizeFlag(content_size))
+            .unwrap();
+        let mut out = Vec::with_capacity(zstd_safe::compress_bound(src.len()));
+        cctx.compress2(&mut out, src).unwrap();
+        out
+    }
+
+    #[test]
+    fn first_frame_len_finds_the_end_of_every_kind_of_frame() {
+        let noise: Vec<u8> = (0..3000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let inputs: [&[u8]; 5] = [
+            b"",
+            b"a",
+            &[b'z'; 300_000],
+            &noise,
+            br#"{"cart":[1,2,3],"user":{"id":7,"name":"a","roles":["b"]}}"#,
+        ];
+        for src in inputs {
+            for checksum in [false, true] {
+                for content_size in [false, true] {
+                    let one = frame(src, checksum, content_size);
+                    assert_eq!(first_frame_len(&one), Some(one.len()));
+                    let mut two = one.clone();
+                    two.extend_from_slice(&frame(b"", false, false));
+                    assert_eq!(first_frame_len(&two), Some(one.len()));
+                    assert_eq!(first_frame_len(&one[..one.len() - 1]), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_of_two_frames_is_malformed() {
+        let json = br#"{"user":1,"note":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
+        let mut body = Vec::new();
+        assert!(compress_into(json, 3, None, &mut body).unwrap());
+        assert_eq!(decompress(&body, 1 << 16, None).unwrap(), json);
+        body.extend_from_slice(&frame(b"", false, false));
+        assert_eq!(
+            decompress(&body, 1 << 16, None),
+            Err(Error::malformed("the zstd body holds more than one frame"))
+        );
     }
 }

@@ -504,6 +504,13 @@ fn decoder_accepts_any_run_of_zero_bytes_after_the_padding_marker() {
             reason: "bad padding marker"
         })
     );
+    let value = seal_raw(&plaintext(0x04, b"\0\0"));
+    assert_eq!(
+        open(&codec(), &value),
+        Err(Error::Malformed {
+            reason: "padding without marker"
+        })
+    );
 }
 
 // ---------------------------------------------------------------- lengths
@@ -923,6 +930,13 @@ fn derived_key_vector() {
     let prefs = derive_key(&master_a(), "préférences");
     assert_eq!(prefs.to_base64url(), DERIVED_PREFS_B64);
     assert_eq!(prefs.id().to_string(), DERIVED_PREFS_ID);
+    // FORMAT.md carries the same vector.
+    let format = include_str!("../FORMAT.md");
+    let row = format!(
+        "| A (below) | `session` | `{DERIVED_SESSION_HEX}` | `{DERIVED_SESSION_B64}` | `{DERIVED_SESSION_ID}` |"
+    );
+    assert!(format.contains(&row), "FORMAT.md lacks {row}");
+    assert!(format.contains(&format!("`{DERIVED_PREFS_B64}` | `{DERIVED_PREFS_ID}` |")));
 }
 
 #[test]

@@ -237,7 +237,8 @@ fn independent_decoder_agrees_with_every_vector() {
 // ---------------------------------------------------------------------------
 // An independent decoder, written from FORMAT.md: it shares no code with the
 // crate, only its dependencies' primitives (base64, SHA-256, XAES-256-GCM,
-// HKDF, HMAC, zstd).
+// HKDF, HMAC, zstd). It checks what FORMAT.md requires of a body, including
+// that a zstd body is exactly one frame.
 // ---------------------------------------------------------------------------
 
 struct Decoded {
@@ -313,6 +314,7 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
             // number, so a stock decoder works once the magic is put back.
             let mut framed = 0xFD2F_B528u32.to_le_bytes().to_vec();
             framed.extend_from_slice(frame);
+            assert_one_frame(&framed);
             let json = zstd::stream::decode_all(framed.as_slice()).unwrap();
             assert_eq!(json.len() as u64, len);
             json
@@ -329,6 +331,7 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
             let (len, frame) = varint(&body[4..]);
             let mut framed = 0xFD2F_B528u32.to_le_bytes().to_vec();
             framed.extend_from_slice(frame);
+            assert_one_frame(&framed);
             let json = zstd::bulk::Decompressor::with_dictionary(dictionary)
                 .unwrap()
                 .decompress(&framed, len as usize)
@@ -345,6 +348,24 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
         expires_at: issued_at + max_age,
         json: String::from_utf8(json).unwrap(),
     }
+}
+
+/// The body is exactly one zstd frame: the first frame (magic put back)
+/// ends where the body ends.
+fn assert_one_frame(framed: &[u8]) {
+    assert_eq!(
+        zstd::zstd_safe::find_frame_compressed_size(framed),
+        Ok(framed.len()),
+        "exactly one zstd frame"
+    );
+}
+
+#[test]
+#[should_panic(expected = "exactly one zstd frame")]
+fn independent_decoder_refuses_a_second_frame() {
+    let mut framed = zstd::bulk::compress(TYPICAL_JSON.as_bytes(), 3).unwrap();
+    framed.extend_from_slice(&zstd::bulk::compress(b"", 3).unwrap());
+    assert_one_frame(&framed);
 }
 
 fn decode_signed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {

@@ -17,6 +17,11 @@
 //!           | dict_id (4) || varint json_len || zstd frame with that dictionary
 //!                                             (flags & 0x03 == 2)
 //! ```
+//!
+//! A zstd body is exactly one frame (`compression.rs` rejects a second one).
+//! The rules the layout does not show (accepted frame headers, padding
+//! length, JSON limits, size limits, chunking) are in FORMAT.md and checked
+//! by `tests/format_rules.rs`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

@@ -1007,3 +1007,133 @@ fn dynamic_sessions_and_session_helper() {
     assert_eq!(codec.session::<DynamicSession>(&header).unwrap().session, s);
     assert!(codec.session::<DynamicSession>("other=1").is_none());
 }
+
+// ------------------------------------------------------ header bytes, fields
+
+#[test]
+fn a_non_ascii_neighbour_cookie_does_not_hide_the_session() {
+    let codec = builder("sid").build().unwrap();
+    let value = value_of(&codec, &session(7), NOW, NONCE);
+    let real = format!("sid={value}");
+    let utf8 = "pref=café".as_bytes().to_vec();
+    let latin1 = b"pref=caf\xE9".to_vec();
+    let non_ascii_name = "café=1".as_bytes().to_vec();
+    for neighbour in [&utf8, &latin1, &non_ascii_name] {
+        for header in [
+            [neighbour.as_slice(), b"; ", real.as_bytes()].concat(),
+            [real.as_bytes(), b"; ", neighbour.as_slice()].concat(),
+            [
+                b"a=1;",
+                neighbour.as_slice(),
+                b";",
+                real.as_bytes(),
+                b";z=\xFF",
+            ]
+            .concat(),
+        ] {
+            let shown = String::from_utf8_lossy(&header);
+            let opened = codec.decode_bytes_at::<Value>(&header, NOW).unwrap();
+            assert_eq!(opened.session, session(7), "{shown}");
+        }
+    }
+    // The same at the current time.
+    let now = pair(first(&codec.encode(&session(8)).unwrap())).to_owned();
+    let header = [latin1.as_slice(), b"; ", now.as_bytes()].concat();
+    assert_eq!(
+        codec.session_bytes::<Value>(&header).unwrap().session,
+        session(8)
+    );
+    assert_eq!(
+        codec.decode_bytes::<Value>(&header).unwrap().session,
+        session(8)
+    );
+    // Latin-1 is not even UTF-8: there is no `&str` of this header at all,
+    // which is why a server must not convert it to text first.
+    let header = [latin1.as_slice(), b"; ", real.as_bytes()].concat();
+    assert!(std::str::from_utf8(&header).is_err());
+    // The text API parses the same way.
+    let text = format!("pref=café; {real}; note=naïve");
+    assert_eq!(
+        codec.decode_at::<Value>(&text, NOW).unwrap().session,
+        session(7)
+    );
+    // Non-ASCII values under the session's own name cannot be the codec's:
+    // skipped, they take no candidate's place, so even more of them than
+    // MAX_CANDIDATES do not hide the real one.
+    let mut header = b"sid=caf\xE9; ".repeat(sealed_session::MAX_CANDIDATES + 2);
+    header.extend_from_slice(real.as_bytes());
+    assert_eq!(
+        codec
+            .decode_bytes_at::<Value>(&header, NOW)
+            .unwrap()
+            .session,
+        session(7)
+    );
+    assert_eq!(
+        codec
+            .decode_bytes_at::<Value>(b"sid=caf\xE9; sid=\xC3\xA9", NOW)
+            .unwrap_err(),
+        Error::NoCookie
+    );
+    assert_eq!(
+        codec
+            .decode_bytes_at::<Value>(b"sid=AAAA", NOW)
+            .unwrap_err(),
+        codec.decode_at::<Value>("sid=AAAA", NOW).unwrap_err()
+    );
+}
+
+#[test]
+fn a_session_split_over_several_header_fields_opens() {
+    let (codec, a, _) = two_chunked_sessions();
+    let fields: Vec<Vec<u8>> = vec![
+        format!("s.2={}", a["s.2"]).into_bytes(),
+        b"pref=caf\xE9".to_vec(),
+        format!("s={}", a["s"]).into_bytes(),
+        format!("x=1; s.1={}", a["s.1"]).into_bytes(),
+    ];
+    let opened = codec.decode_fields_at::<Value>(&fields, NOW).unwrap();
+    assert_eq!(opened.session["who"], "a");
+    // As `&[u8]` slices, and as text.
+    let slices: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    assert!(codec.decode_fields_at::<Value>(slices, NOW).is_ok());
+    let text = [
+        format!("s={}", a["s"]),
+        format!("s.1={}", a["s.1"]),
+        format!("s.2={}", a["s.2"]),
+    ];
+    assert_eq!(
+        codec.decode_fields_at::<Value>(&text, NOW).unwrap().session["who"],
+        "a"
+    );
+    // A chunk missing from every field is missing; no fields, no cookie.
+    assert_eq!(
+        codec
+            .decode_fields_at::<Value>(&text[..2], NOW)
+            .unwrap_err(),
+        Error::Malformed {
+            reason: "a chunk cookie is missing"
+        }
+    );
+    let none: [&str; 0] = [];
+    assert_eq!(
+        codec.decode_fields_at::<Value>(none, NOW).unwrap_err(),
+        Error::NoCookie
+    );
+    // A cookie does not continue across fields: the value ends with its
+    // field.
+    let value = &a["s"];
+    let (left, right) = value.split_at(value.len() / 2);
+    let cut = [format!("s={left}"), right.to_owned()];
+    assert!(codec.decode_fields_at::<Value>(&cut, NOW).is_err());
+    // At the current time.
+    let mut jar = BTreeMap::new();
+    apply(
+        &mut jar,
+        &codec.encode(&json!({ "data": "x".repeat(150) })).unwrap(),
+    );
+    assert!(jar.len() >= 2, "{jar:?}");
+    let fields: Vec<String> = jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    assert!(codec.session_fields::<Value>(&fields).is_some());
+    assert!(codec.decode_fields::<Value>(fields.iter().rev()).is_ok());
+}

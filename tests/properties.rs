@@ -187,6 +187,84 @@ proptest! {
         }
     }
 
+    /// The byte-level API over arbitrary bytes (any byte, UTF-8 or not),
+    /// whole or cut into several header fields at arbitrary points: never a
+    /// panic, never a session, and the text API agrees wherever the bytes
+    /// are text.
+    #[test]
+    fn decoding_arbitrary_header_bytes_never_panics(
+        header in prop::collection::vec(any::<u8>(), 0..400),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(header.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut fields = Vec::new();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([header.len()]) {
+            fields.push(&header[start..cut]);
+            start = cut;
+        }
+        for chunks in [1, 4] {
+            let codec = Codec::builder("session")
+                .key_ring(KeyRing::from_keys([Key::from_bytes([0x42; 32])]).unwrap())
+                .max_chunks(chunks)
+                .build()
+                .unwrap();
+            let err = codec.decode_bytes_at::<DynamicSession>(&header, NOW).unwrap_err();
+            prop_assert!(codec.session_bytes::<DynamicSession>(&header).is_none());
+            prop_assert!(codec.decode_fields_at::<DynamicSession>(&fields, NOW).is_err());
+            prop_assert!(codec.session_fields::<DynamicSession>(&fields).is_none());
+            if let Ok(text) = std::str::from_utf8(&header) {
+                prop_assert_eq!(codec.decode_at::<DynamicSession>(text, NOW).unwrap_err(), err);
+            }
+        }
+    }
+
+    /// Cookies that are not ASCII (any name, the session's own included)
+    /// around the genuine cookie, in one header or one field per cookie:
+    /// skipped, and the genuine session opens.
+    #[test]
+    fn non_ascii_cookies_never_hide_the_genuine_one(
+        junk in prop::collection::vec(
+            (
+                prop_oneof![
+                    Just(b"session".to_vec()),
+                    "[a-z.]{1,8}".prop_map(String::into_bytes),
+                    prop::collection::vec(any::<u8>(), 0..8),
+                ],
+                prop::collection::vec(any::<u8>(), 0..24),
+                0x80u8..=0xFF,
+                any::<prop::sample::Index>(),
+            ),
+            0..12,
+        ),
+        position in any::<prop::sample::Index>(),
+    ) {
+        let clean = |bytes: Vec<u8>| -> Vec<u8> {
+            bytes.into_iter().filter(|&b| b != b';' && b != b'=').collect()
+        };
+        let mut cookies: Vec<Vec<u8>> = junk
+            .into_iter()
+            .map(|(name, value, high, at)| {
+                let mut value = clean(value);
+                value.insert(at.index(value.len() + 1), high);
+                [clean(name), b"=".to_vec(), value].concat()
+            })
+            .collect();
+        let genuine = format!("session={}", genuine_value()).into_bytes();
+        cookies.insert(position.index(cookies.len() + 1), genuine);
+        let codec = codec(Mode::Sealed);
+        let header = cookies.join(&b"; "[..]);
+        prop_assert_eq!(
+            codec.decode_bytes_at::<DynamicSession>(&header, NOW).unwrap().session,
+            genuine_session()
+        );
+        prop_assert_eq!(
+            codec.decode_fields_at::<DynamicSession>(&cookies, NOW).unwrap().session,
+            genuine_session()
+        );
+    }
+
     /// Headers made of the session's own cookie names (and chunk names) with
     /// arbitrary values, mixed with pieces of a genuine value: never a panic,
     /// and whatever opens is the genuine session.

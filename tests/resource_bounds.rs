@@ -8,7 +8,8 @@
 //!   keeping only slices; unrelated cookies cost a comparison each.
 //! - At most `MAX_CANDIDATES` cookies of the session's name (and per chunk
 //!   name) are kept, so a header with thousands of them keeps eight, and at
-//!   most `MAX_CANDIDATES` assembled values are opened per request.
+//!   most `MAX_CANDIDATES` assembled values are opened per request, however
+//!   many combinations of duplicate chunk cookies there are.
 //! - Each value's length is checked against the codec's budget (4096 bytes,
 //!   or the total chunk budget) before base64 decoding, and assembled chunks
 //!   before they are copied; base64, AES-GCM and HMAC are linear in that
@@ -246,6 +247,75 @@ fn a_genuine_session_spanning_the_maximal_chunk_set_opens() {
             .session,
         session
     );
+}
+
+/// `(name, value)` of the live cookies of a genuine three-cookie session
+/// (head, NAME.1, NAME.2).
+fn three_chunks(codec: &Codec) -> Vec<(String, String)> {
+    let mut session = DynamicSession::new();
+    session.insert("pad".into(), "p".repeat(300).into());
+    let pairs: Vec<(String, String)> = codec
+        .encode_at(&session, NOW, [3; 24])
+        .unwrap()
+        .iter()
+        .filter(|h| !h.contains("Max-Age=0"))
+        .map(|h| {
+            let (name, value) = h.split(';').next().unwrap().split_once('=').unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    pairs
+}
+
+#[test]
+fn junk_chunk_combinations_are_tried_within_max_candidates() {
+    let codec = Codec::builder("session")
+        .key_ring(ring())
+        .compression(Compression::Off)
+        .max_cookie_size(200)
+        .max_chunks(3)
+        .build()
+        .unwrap();
+    let pairs = three_chunks(&codec);
+    let head = format!("{}={}", pairs[0].0, pairs[0].1);
+    let genuine = |i: usize| format!("{}={}", pairs[i].0, pairs[i].1);
+    let junk = |i: usize| format!("{}={}", pairs[i].0, "J".repeat(pairs[i].1.len()));
+    // The genuine NAME.1 first and NAME.2 last among `n` occurrences each:
+    // a combination that neither the all-first nor the all-last choice
+    // makes.
+    let header = |n: usize| {
+        let mut cookies = vec![head.clone(), genuine(1)];
+        cookies.extend((1..n).map(|_| junk(1)));
+        cookies.extend((1..n).map(|_| junk(2)));
+        cookies.push(genuine(2));
+        cookies.join("; ")
+    };
+    // 2 x 2 and 3 x 3 combinations: found, the latter with the last of the
+    // MAX_CANDIDATES opened values.
+    for n in [2, 3] {
+        assert!(
+            codec.decode_at::<DynamicSession>(&header(n), NOW).is_ok(),
+            "{n} occurrences each"
+        );
+    }
+    // MAX_CANDIDATES x MAX_CANDIDATES combinations: only MAX_CANDIDATES are
+    // opened, all forgeries, so the genuine one is not reached.
+    assert_eq!(
+        codec
+            .decode_at::<DynamicSession>(&header(MAX_CANDIDATES), NOW)
+            .unwrap_err(),
+        Error::Unauthenticated
+    );
+    // Thousands of junk chunks: still only MAX_CANDIDATES occurrences of
+    // each are kept, and the genuine ones placed first are found at once.
+    let mut cookies = vec![head.clone(), genuine(1), genuine(2)];
+    for _ in 0..5000 {
+        cookies.extend([junk(1), junk(2)]);
+    }
+    let flood = cookies.join("; ");
+    assert!(flood.len() > MB);
+    assert!(codec.decode_at::<DynamicSession>(&flood, NOW).is_ok());
 }
 
 #[test]

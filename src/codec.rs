@@ -216,7 +216,7 @@ impl Codec {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn seal<T: Serialize + ?Sized>(&self, session: &T) -> Result<String> {
-        self.seal_at(session, now_unix(), random_nonce())
+        self.seal_at(session, now_unix(), random_nonce()?)
     }
 
     /// Opens a cookie value at the current time.
@@ -542,10 +542,19 @@ pub(crate) fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// The shell's randomness: a nonce from the thread-local CSPRNG (ChaCha
-/// reseeded from the OS), which avoids a system call per value.
-pub(crate) fn random_nonce() -> [u8; NONCE_LEN] {
+/// The shell's randomness: every nonce comes straight from the operating
+/// system (`getrandom(2)` on Linux), never from a generator buffered in the
+/// process. A buffered generator (rand's `thread_rng`) hands the same bytes to
+/// a parent and every child it forks until its buffer runs out, and a
+/// repeated nonce under one key repeats the XAES subkey and the GCM nonce.
+/// The kernel's generator has no such state in the process, and on Linux
+/// it reseeds itself when it learns that a virtual machine was restored from
+/// a snapshot (VM generation ID). The system call costs about as much as
+/// a small share of a seal (BENCHMARKS.md, "Nonce source").
+pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN]> {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    nonce
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut nonce)
+        .map_err(|_| Error::RandomUnavailable)?;
+    Ok(nonce)
 }

@@ -102,6 +102,10 @@ pub enum Error {
     /// The request carries no cookie with the session's name: it has no
     /// session (not an attack, not worth logging).
     NoCookie,
+    /// The operating system's random number generator failed, so no nonce
+    /// could be drawn and nothing was sealed (a server problem, never the
+    /// client's).
+    RandomUnavailable,
     /// The codec, key ring or cookie settings are invalid.
     Config {
         /// What is wrong and how to fix it (never key material).
@@ -120,7 +124,10 @@ impl Error {
     /// assert!(!Error::Config { message: "x".into() }.is_invalid_cookie());
     /// ```
     pub fn is_invalid_cookie(&self) -> bool {
-        !matches!(self, Error::Config { .. } | Error::Serialize { .. })
+        !matches!(
+            self,
+            Error::Config { .. } | Error::Serialize { .. } | Error::RandomUnavailable
+        )
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -224,6 +231,11 @@ impl fmt::Display for Error {
             Error::NoCookie => {
                 f.write_str("the request carries no session cookie: treat it as having no session")
             }
+            Error::RandomUnavailable => f.write_str(
+                "the operating system's random number generator failed, so nothing was sealed: \
+                 check that getrandom(2) or /dev/urandom is available to the process (seccomp \
+                 or container policies can block it)",
+            ),
             Error::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

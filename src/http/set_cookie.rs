@@ -140,7 +140,7 @@ impl Codec {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn encode<T: Serialize + ?Sized>(&self, session: &T) -> Result<SetCookies> {
-        self.encode_at(session, now_unix(), random_nonce())
+        self.encode_at(session, now_unix(), random_nonce()?)
     }
 
     /// [`Codec::encode`] at time `now` (Unix seconds) with the given nonce:
@@ -193,7 +193,7 @@ impl Codec {
         session: &T,
         host: &str,
     ) -> Result<SetCookies> {
-        self.encode_for_host_at(session, host, now_unix(), random_nonce())
+        self.encode_for_host_at(session, host, now_unix(), random_nonce()?)
     }
 
     /// [`Codec::encode_for_host`] at time `now` with the given nonce.

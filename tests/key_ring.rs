@@ -547,6 +547,205 @@ fn json_validation_errors_name_the_entry_and_never_the_key() {
     );
 }
 
+/// No deserialization path quotes key material in an error: the key text
+/// sits where a number, an array, an object, a boolean, a field name, a
+/// state or a time belongs, in the JSON form alone, inside larger
+/// configurations (serde_json, flattened, optional, untagged) and as the
+/// text form inside a larger configuration.
+#[test]
+fn serde_errors_never_contain_key_material() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct App {
+        name: String,
+        session_keys: KeyRingConfig,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Flat {
+        name: String,
+        #[serde(flatten)]
+        keys: KeyRingConfig,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Optional {
+        keys: Option<KeyRingConfig>,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    #[serde(untagged)]
+    enum Either {
+        Ring(KeyRingConfig),
+        Port(u16),
+    }
+
+    let k = text(9);
+    let k2 = text(10);
+    let entry =
+        |key: &str, rest: &str| format!(r#"{{"keys":[{{"key":{key},"state":"primary"{rest}}}]}}"#);
+    let quoted = format!("\"{k}\"");
+    let mut rings: Vec<String> = vec![
+        format!(r#"{{"keys":["{k}"]}}"#),
+        format!(r#"{{"keys":["{k}","{k2}"]}}"#),
+        format!(r#"{{"keys":"{k}"}}"#),
+        format!(r#"{{"keys":"{k},{k2}"}}"#),
+        format!(r#"{{"keys":{{"{k}":"primary"}}}}"#),
+        format!(r#"{{"keys":[["{k}","primary"]]}}"#),
+        format!(r#"{{"keys":[{{"{k}":"primary"}}]}}"#),
+        format!(r#"{{"{k}":[]}}"#),
+        format!(r#"{{"keys":[],"{k}":1}}"#),
+        format!(r#"["{k}"]"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":["{k}"]}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":{{"{k}":1}}}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"{k}"}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":true}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"retired","until":"{k}"}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"retired","until":["{k}"]}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"retired","until":{{"{k}":1}}}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"retired","until":-1}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"retired","until":1.5}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","key":"{k2}","state":"primary"}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}"}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}x","state":"primary"}}]}}"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"primary"}}]"#),
+        format!(r#"{{"keys":[{{"key":"{k}","state":"primary"}}]}} {k}"#),
+    ];
+    for key in [
+        "17".to_owned(),
+        "-3".to_owned(),
+        "2.5".to_owned(),
+        "true".to_owned(),
+        "null".to_owned(),
+        format!("[{quoted}]"),
+        format!("{{{quoted}:{quoted}}}"),
+        format!("{{\"key\":{quoted}}}"),
+    ] {
+        rings.push(entry(&key, ""));
+        rings.push(entry(&key, &format!(r#","{k}":1"#)));
+    }
+    rings.push(entry(&quoted, &format!(r#","{k}":{quoted}"#)));
+    rings.push(entry(&quoted, &format!(r#","until":{quoted}"#)));
+
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut record = |input: &str, display: String, debug: String| {
+        errors.push((input.to_owned(), format!("{display}\n{debug}")));
+    };
+    for ring in &rings {
+        let err = KeyRingConfig::from_json(ring).expect_err(ring);
+        record(ring, err.to_string(), format!("{err:?}"));
+        let err = serde_json::from_str::<KeyRingConfig>(ring).unwrap_err();
+        record(ring, err.to_string(), format!("{err:?}"));
+        for outer in [
+            format!(r#"{{"name":"app","session_keys":{ring}}}"#),
+            format!(r#"{{"session_keys":{ring},"name":"app"}}"#),
+        ] {
+            let err = serde_json::from_str::<App>(&outer).unwrap_err();
+            record(&outer, err.to_string(), format!("{err:?}"));
+        }
+        let optional = format!(r#"{{"keys":{ring}}}"#);
+        let err = serde_json::from_str::<Optional>(&optional).unwrap_err();
+        record(&optional, err.to_string(), format!("{err:?}"));
+        let err = serde_json::from_str::<Either>(ring).unwrap_err();
+        record(ring, err.to_string(), format!("{err:?}"));
+        if let Some(inner) = ring.strip_prefix('{') {
+            let flat = format!(r#"{{"name":"app",{inner}"#);
+            if let Err(err) = serde_json::from_str::<Flat>(&flat) {
+                record(&flat, err.to_string(), format!("{err:?}"));
+            }
+        }
+    }
+    // The text form as a string inside a larger configuration.
+    for text_form in [
+        format!("{k} extra words"),
+        format!("current {k}"),
+        format!("retired {k} until {k}"),
+        format!("{k}x"),
+        format!("primary {k}x\\nactive {k2}"),
+        String::new(),
+    ] {
+        let outer = format!(r#"{{"name":"app","session_keys":"{text_form}"}}"#);
+        let err = serde_json::from_str::<App>(&outer).unwrap_err();
+        record(&outer, err.to_string(), format!("{err:?}"));
+        let err = KeyRingConfig::from_text(&text_form.replace("\\n", "\n")).unwrap_err();
+        record(&text_form, err.to_string(), format!("{err:?}"));
+    }
+    assert!(errors.len() > 250, "{} errors", errors.len());
+    for (input, shown) in &errors {
+        for secret in [&k, &k2] {
+            for start in 0..=secret.len() - 8 {
+                let part = &secret[start..start + 8];
+                assert!(
+                    !shown.contains(part),
+                    "the error for {input} shows {part:?} of a key: {shown}"
+                );
+            }
+        }
+    }
+}
+
+/// The serde forms a larger configuration can hold: the JSON form, the text
+/// form as a string, and what serializing writes; errors name the entry.
+#[test]
+fn serde_forms_inside_a_larger_configuration() {
+    #[derive(serde::Deserialize, Debug)]
+    struct App {
+        session_keys: KeyRingConfig,
+        csrf_keys: KeyRingConfig,
+    }
+    let app: App = serde_json::from_str(&format!(
+        r#"{{"session_keys": {{"keys": [{{"key": "{}", "state": "primary"}}]}},
+            "csrf_keys": "{},{}"}}"#,
+        text(1),
+        text(2),
+        text(3)
+    ))
+    .unwrap();
+    assert_eq!(app.session_keys.build().unwrap().primary_id(), key(1).id());
+    let csrf = app.csrf_keys.build().unwrap();
+    assert_eq!(csrf.primary_id(), key(2).id());
+    assert_eq!(csrf.state_of(key(3).id()), Some(KeyState::Active));
+
+    let config = KeyRingConfig::new()
+        .with_key(key(1), KeyState::Primary)
+        .with_key(key(2), KeyState::Retired { until: 7 });
+    assert_eq!(
+        serde_json::to_string(&config).unwrap(),
+        format!(
+            r#"{{"keys":[{{"key":"{}","state":"primary"}},{{"key":"{}","state":"retired","until":7}}]}}"#,
+            text(1),
+            text(2)
+        )
+    );
+
+    let err = serde_json::from_str::<App>(&format!(
+        r#"{{"session_keys": {{"keys": [{{"key": "{}", "state": "primary"}}, {{"key": 5}}]}}}}"#,
+        text(1)
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("entry 2") && err.contains("43 base64url"),
+        "{err}"
+    );
+    // Only the documented object form: an entry is not a list.
+    let err = KeyRingConfig::from_json(&format!(r#"{{"keys":[["{}","primary"]]}}"#, text(1)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unexpected field or value"), "{err}");
+    // The JSON form never needs an escape, and one would leave serde_json's
+    // unescaped copy of the string behind: refused, with its position.
+    let escaped = format!(
+        r#"{{"keys":[{{"key":"\u0041{}","state":"primary"}}]}}"#,
+        &text(0)[1..]
+    );
+    let err = KeyRingConfig::from_json(&escaped).unwrap_err().to_string();
+    assert!(
+        err.contains("backslash escape at line 1, column 18"),
+        "{err}"
+    );
+}
+
 // ---------------------------------------------------------- derived keys
 
 /// Fixed HKDF-SHA256 vectors for `derive_key`, computed independently with

@@ -21,7 +21,9 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -34,7 +36,9 @@ use crate::keys::ring::{KeyRing, KeyState};
 ///
 /// Load it from text ([`KeyRingConfig::from_text`]), JSON
 /// ([`KeyRingConfig::from_json`]), an environment variable or a file, or
-/// deserialize it with serde as part of a larger configuration. Each key is
+/// deserialize it with serde as part of a larger configuration: from the
+/// JSON form, or from a string in the text form (`"K1,K2"`). Deserialization
+/// errors name the entry and the problem and never quote a value. Each key is
 /// checked (32 bytes of base64url) while loading; the ring rules (exactly
 /// one primary, no key twice) are checked by [`KeyRingConfig::build`].
 /// Its `Debug` output shows key ids and states only; serializing it writes
@@ -53,10 +57,14 @@ use crate::keys::ring::{KeyRing, KeyState};
 /// let config: KeyRingConfig = serde_json::from_str(json).expect("valid");
 /// let ring = config.build()?;
 /// assert_eq!(ring.len(), 2);
+///
+/// // The text form, as a string value of a larger configuration.
+/// let text = r#""AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE,AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI""#;
+/// let config: KeyRingConfig = serde_json::from_str(text).expect("valid");
+/// assert_eq!(config.build()?.len(), 2);
 /// # Ok::<(), sealed_session::Error>(())
 /// ```
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(try_from = "RawConfig", into = "RawConfig")]
+#[derive(Clone, Default)]
 pub struct KeyRingConfig {
     entries: Vec<ConfiguredKey>,
 }
@@ -64,7 +72,8 @@ pub struct KeyRingConfig {
 /// One configured key; `origin` ("line 3", "entry 2") names it in errors.
 #[derive(Clone)]
 struct ConfiguredKey {
-    key: Key,
+    /// Boxed: a growing list of entries moves the pointer, never the key.
+    key: Box<Key>,
     state: KeyState,
     origin: String,
 }
@@ -93,7 +102,11 @@ impl KeyRingConfig {
     /// ```
     pub fn with_key(mut self, key: Key, state: KeyState) -> Self {
         let origin = format!("entry {}", self.entries.len() + 1);
-        self.entries.push(ConfiguredKey { key, state, origin });
+        self.entries.push(ConfiguredKey {
+            key: Box::new(key),
+            state,
+            origin,
+        });
         self
     }
 
@@ -135,9 +148,7 @@ impl KeyRingConfig {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str::<RawConfig>(json)
-            .map_err(|e| json_error(&e, None))
-            .and_then(|raw| from_raw(raw, None))
+        parse_json(json, None)
     }
 
     /// Reads the environment variable `var` (text form, or JSON if it starts
@@ -229,7 +240,7 @@ impl KeyRingConfig {
     pub fn build(&self) -> Result<KeyRing> {
         let mut builder = KeyRing::builder();
         for e in &self.entries {
-            builder = builder.key_from(e.key.clone(), e.state, e.origin.clone());
+            builder = builder.key_from((*e.key).clone(), e.state, e.origin.clone());
         }
         builder.build()
     }
@@ -323,9 +334,7 @@ impl KeyRing {
 /// Text or JSON, by the first non-blank character.
 fn parse_any(text: &str, source: &str) -> Result<KeyRingConfig> {
     if text.trim_start().starts_with('{') {
-        serde_json::from_str::<RawConfig>(text)
-            .map_err(|e| json_error(&e, Some(source)))
-            .and_then(|raw| from_raw(raw, Some(source)))
+        parse_json(text, Some(source))
     } else {
         parse_text(text, Some(source))
     }
@@ -367,7 +376,11 @@ fn parse_text(text: &str, source: Option<&str>) -> Result<KeyRingConfig> {
             let origin = with_source(source, location);
             let first = entries.is_empty();
             let (key, state) = parse_entry(item, first).map_err(|e| located(&origin, e))?;
-            entries.push(ConfiguredKey { key, state, origin });
+            entries.push(ConfiguredKey {
+                key: Box::new(key),
+                state,
+                origin,
+            });
         }
     }
     if entries.is_empty() {
@@ -491,72 +504,95 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     days + day - 1
 }
 
-/// The serde shape of the JSON form. Deserializing it cannot fail on a
-/// key's content, so serde never quotes key material in an error; the keys
-/// are decoded afterwards by `from_raw`, with entry numbers.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A key decoded while deserializing, or why it did not decode (reported
+/// later, with the entry's origin). Boxed, so that moving entries around
+/// (a growing `Vec`) moves a pointer, never the key bytes.
+type DecodedKey = Result<Box<Key>>;
+
+/// The JSON form after deserialization, before the ring rules: what serde
+/// read, with each key already decoded so that no copy of its text is kept.
 struct RawConfig {
     keys: Vec<RawKey>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawKey {
-    key: String,
-    state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    until: Option<RawTime>,
+    key: DecodedKey,
+    state: StateName,
+    /// Unix seconds, or why the text did not parse.
+    until: Option<Result<u64>>,
 }
 
-impl Drop for RawKey {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.key);
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum RawTime {
-    Seconds(u64),
-    Text(String),
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StateName {
+    Primary,
+    Active,
+    Retired,
+    Revoked,
+    Unknown,
 }
 
 fn from_raw(raw: RawConfig, source: Option<&str>) -> Result<KeyRingConfig> {
     let mut entries = Vec::with_capacity(raw.keys.len());
-    for (i, k) in raw.keys.iter().enumerate() {
+    for (i, k) in raw.keys.into_iter().enumerate() {
         let origin = with_source(source, format!("entry {}", i + 1));
-        let state = match (k.state.as_str(), &k.until) {
-            ("primary", None) => KeyState::Primary,
-            ("active", None) => KeyState::Active,
-            ("revoked", None) => KeyState::Revoked,
-            ("retired", Some(RawTime::Seconds(until))) => KeyState::Retired { until: *until },
-            ("retired", Some(RawTime::Text(text))) => KeyState::Retired {
-                until: parse_time(text).map_err(|e| located(&origin, e))?,
+        let state = match (k.state, k.until) {
+            (StateName::Primary, None) => KeyState::Primary,
+            (StateName::Active, None) => KeyState::Active,
+            (StateName::Revoked, None) => KeyState::Revoked,
+            (StateName::Retired, Some(until)) => KeyState::Retired {
+                until: until.map_err(|e| located(&origin, e))?,
             },
-            ("retired", None) => {
+            (StateName::Retired, None) => {
                 return Err(Error::config(format!(
                     "{origin}: a retired key needs \"until\" (Unix seconds or \
                      \"2027-01-01T00:00:00Z\")"
                 )))
             }
-            ("primary" | "active" | "revoked", Some(_)) => {
+            (StateName::Primary | StateName::Active | StateName::Revoked, Some(_)) => {
                 return Err(Error::config(format!(
                     "{origin}: \"until\" applies only to a retired key; remove it or set \
                      \"state\": \"retired\""
                 )))
             }
-            _ => {
+            (StateName::Unknown, _) => {
                 return Err(Error::config(format!(
                     "{origin}: \"state\" must be \"primary\", \"active\", \"retired\" or \
                      \"revoked\""
                 )))
             }
         };
-        let key = Key::from_base64url(&k.key).map_err(|e| located(&origin, e))?;
+        let key = k.key.map_err(|e| located(&origin, e))?;
         entries.push(ConfiguredKey { key, state, origin });
     }
     Ok(KeyRingConfig { entries })
+}
+
+/// Refuses JSON with a backslash escape before parsing it. No string of the
+/// key ring JSON needs one (keys are base64url, states and times plain
+/// ASCII), and serde_json unescapes a string into a buffer of its own that
+/// it frees without wiping: a key written with an escape would leave a copy.
+fn refuse_escapes(json: &str, source: Option<&str>) -> Result<()> {
+    let Some(at) = json.find('\\') else {
+        return Ok(());
+    };
+    let before = json.get(..at).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+    Err(Error::config(format!(
+        "{}: a backslash escape at line {line}, column {column}; keys, states and times \
+         never need one, write them as plain text",
+        source.unwrap_or("key ring JSON")
+    )))
+}
+
+/// Parses the JSON form with the hand-written deserializer below.
+fn parse_json(json: &str, source: Option<&str>) -> Result<KeyRingConfig> {
+    refuse_escapes(json, source)?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let raw = RawConfig::deserialize(&mut de)
+        .and_then(|raw| de.end().map(|()| raw))
+        .map_err(|e| json_error(&e, source))?;
+    from_raw(raw, source)
 }
 
 /// A serde_json error reduced to its category and position: its message
@@ -578,35 +614,424 @@ fn json_error(err: &serde_json::Error, source: Option<&str>) -> Error {
     ))
 }
 
-impl TryFrom<RawConfig> for KeyRingConfig {
-    type Error = Error;
+// Serde, written by hand. A derived `Deserialize` lets serde describe a value
+// of the wrong type by quoting it ("invalid type: string \"<key>\" ..."), and
+// an application logs such errors. Here every value is read through
+// `deserialize_any`, and every visitor answers strings and bytes it does not
+// expect with a message that names only their type; owned strings it
+// receives are wiped.
 
-    fn try_from(raw: RawConfig) -> Result<Self> {
-        from_raw(raw, None)
+/// Serializes to the JSON form. The output holds the keys themselves: treat
+/// it as a secret.
+impl Serialize for KeyRingConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        struct Entries<'a>(&'a [ConfiguredKey]);
+        struct Entry<'a>(&'a ConfiguredKey);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(Entry))
+            }
+        }
+        impl Serialize for Entry<'_> {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let (state, until) = match self.0.state {
+                    KeyState::Primary => ("primary", None),
+                    KeyState::Active => ("active", None),
+                    KeyState::Retired { until } => ("retired", Some(until)),
+                    KeyState::Revoked => ("revoked", None),
+                };
+                let key = Zeroizing::new(self.0.key.to_base64url());
+                let mut entry =
+                    serializer.serialize_struct("Key", 2 + usize::from(until.is_some()))?;
+                entry.serialize_field("key", key.as_str())?;
+                entry.serialize_field("state", state)?;
+                if let Some(until) = until {
+                    entry.serialize_field("until", &until)?;
+                }
+                entry.end()
+            }
+        }
+        let mut config = serializer.serialize_struct("KeyRingConfig", 1)?;
+        config.serialize_field("keys", &Entries(&self.entries))?;
+        config.end()
     }
 }
 
-impl From<KeyRingConfig> for RawConfig {
-    fn from(config: KeyRingConfig) -> Self {
-        let keys = config
-            .entries
-            .iter()
-            .map(|e| {
-                let (state, until) = match e.state {
-                    KeyState::Primary => ("primary", None),
-                    KeyState::Active => ("active", None),
-                    KeyState::Retired { until } => ("retired", Some(RawTime::Seconds(until))),
-                    KeyState::Revoked => ("revoked", None),
-                };
-                RawKey {
-                    key: e.key.to_base64url(),
-                    state: state.to_owned(),
-                    until,
-                }
-            })
-            .collect();
-        RawConfig { keys }
+/// Deserializes the JSON form (`{"keys": [...]}`), or the text form when
+/// the value is a string (`"K1,K2"`, as in `SEALED_SESSION_KEYS`). Errors
+/// name the entry and the problem, never a key.
+impl<'de> Deserialize<'de> for KeyRingConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ConfigVisitor)
     }
+}
+
+/// The type of a value, for messages that must not show the value.
+fn wrong<E: de::Error>(found: &'static str, expected: &dyn de::Expected) -> E {
+    E::invalid_type(Unexpected::Other(found), expected)
+}
+
+/// The visitor methods for strings and bytes of a visitor that accepts
+/// neither: the default ones quote the value.
+macro_rules! refuse_text {
+    () => {
+        fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+            Err(wrong("a string", &self))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+            drop(Zeroizing::new(v));
+            Err(wrong("a string", &self))
+        }
+        refuse_bytes!();
+    };
+}
+
+macro_rules! refuse_bytes {
+    () => {
+        fn visit_bytes<E: de::Error>(self, _: &[u8]) -> std::result::Result<Self::Value, E> {
+            Err(wrong("bytes", &self))
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> std::result::Result<Self::Value, E> {
+            drop(Zeroizing::new(v));
+            Err(wrong("bytes", &self))
+        }
+    };
+}
+
+struct ConfigVisitor;
+
+impl<'de> Visitor<'de> for ConfigVisitor {
+    type Value = KeyRingConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a key ring: {\"keys\": [{\"key\": \"...\", \"state\": \"primary\"}]}, or the text \
+             form as a string",
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<KeyRingConfig, A::Error> {
+        let raw = RawConfigVisitor.visit_map(map)?;
+        from_raw(raw, None).map_err(de::Error::custom)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<KeyRingConfig, E> {
+        parse_text(text, None).map_err(E::custom)
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> std::result::Result<KeyRingConfig, E> {
+        let text = Zeroizing::new(text);
+        self.visit_str(&text)
+    }
+
+    refuse_bytes!();
+}
+
+impl<'de> Deserialize<'de> for RawConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(RawConfigVisitor)
+    }
+}
+
+struct RawConfigVisitor;
+
+impl<'de> Visitor<'de> for RawConfigVisitor {
+    type Value = RawConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key ring: {\"keys\": [{\"key\": \"...\", \"state\": \"primary\"}]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RawConfig, A::Error> {
+        let mut keys = None;
+        while let Some(field) = map.next_key_seed(FieldName(&["keys"]))? {
+            match field {
+                Some(_) if keys.is_none() => keys = Some(map.next_value_seed(KeysSeed)?),
+                Some(_) => return Err(de::Error::custom("the key ring lists \"keys\" twice")),
+                None => {
+                    return Err(de::Error::custom(
+                        "unknown field in the key ring: it has only \"keys\"",
+                    ))
+                }
+            }
+        }
+        let keys = keys.ok_or_else(|| de::Error::custom("the key ring has no \"keys\""))?;
+        Ok(RawConfig { keys })
+    }
+
+    refuse_text!();
+}
+
+/// A field name: its index in the list, or `None` for any other name (which
+/// the caller refuses without repeating it).
+struct FieldName(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Option<usize>, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldName {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> std::result::Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|known| *known == name))
+    }
+
+    fn visit_string<E: de::Error>(self, name: String) -> std::result::Result<Option<usize>, E> {
+        let name = Zeroizing::new(name);
+        self.visit_str(&name)
+    }
+
+    fn visit_bytes<E: de::Error>(self, name: &[u8]) -> std::result::Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|known| known.as_bytes() == name))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, name: Vec<u8>) -> std::result::Result<Option<usize>, E> {
+        let name = Zeroizing::new(name);
+        self.visit_bytes(&name)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Option<usize>, E> {
+        Ok(None)
+    }
+}
+
+/// The list of keys.
+struct KeysSeed;
+
+impl<'de> DeserializeSeed<'de> for KeysSeed {
+    type Value = Vec<RawKey>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Vec<RawKey>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeysSeed {
+    type Value = Vec<RawKey>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "\"keys\" as a list of {\"key\": \"...\", \"state\": \"...\"} objects (a string of \
+             keys belongs in the text form)",
+        )
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Vec<RawKey>, A::Error> {
+        let mut keys = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(key) = seq.next_element_seed(EntrySeed(keys.len() + 1))? {
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    refuse_text!();
+}
+
+/// One entry of "keys"; the number names it in errors.
+struct EntrySeed(usize);
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = RawKey;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<RawKey, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed {
+    type Value = RawKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {} as an object {{\"key\": \"...\", \"state\": \"...\"}}",
+            self.0
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RawKey, A::Error> {
+        let n = self.0;
+        let (mut key, mut state, mut until) = (None, None, None);
+        while let Some(field) = map.next_key_seed(FieldName(&["key", "state", "until"]))? {
+            let twice = || de::Error::custom(format!("entry {n} names a field twice"));
+            match field {
+                Some(0) if key.is_none() => key = Some(map.next_value_seed(KeySeed(n))?),
+                Some(1) if state.is_none() => state = Some(map.next_value_seed(StateSeed(n))?),
+                Some(2) if until.is_none() => until = Some(map.next_value_seed(UntilSeed(n))?),
+                Some(_) => return Err(twice()),
+                None => {
+                    return Err(de::Error::custom(format!(
+                        "unknown field in entry {n}: an entry has \"key\", \"state\" and, for a \
+                         retired key, \"until\""
+                    )))
+                }
+            }
+        }
+        let key = key.ok_or_else(|| de::Error::custom(format!("entry {n} has no \"key\"")))?;
+        let state =
+            state.ok_or_else(|| de::Error::custom(format!("entry {n} has no \"state\"")))?;
+        Ok(RawKey { key, state, until })
+    }
+
+    refuse_text!();
+}
+
+/// An entry's "key": decoded on the spot, so no copy of its text is kept.
+struct KeySeed(usize);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = DecodedKey;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<DecodedKey, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = DecodedKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {}: \"key\" as a string of 43 base64url characters",
+            self.0
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<DecodedKey, E> {
+        Ok(Key::from_base64url(text).map(Box::new))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> std::result::Result<DecodedKey, E> {
+        let text = Zeroizing::new(text);
+        self.visit_str(&text)
+    }
+
+    refuse_bytes!();
+}
+
+/// An entry's "state".
+struct StateSeed(usize);
+
+impl<'de> DeserializeSeed<'de> for StateSeed {
+    type Value = StateName;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<StateName, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StateSeed {
+    type Value = StateName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {}: \"state\" as \"primary\", \"active\", \"retired\" or \"revoked\"",
+            self.0
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> std::result::Result<StateName, E> {
+        Ok(match name {
+            "primary" => StateName::Primary,
+            "active" => StateName::Active,
+            "retired" => StateName::Retired,
+            "revoked" => StateName::Revoked,
+            _ => StateName::Unknown,
+        })
+    }
+
+    fn visit_string<E: de::Error>(self, name: String) -> std::result::Result<StateName, E> {
+        let name = Zeroizing::new(name);
+        self.visit_str(&name)
+    }
+
+    refuse_bytes!();
+}
+
+/// An entry's "until": Unix seconds, or a UTC time as text.
+struct UntilSeed(usize);
+
+impl<'de> DeserializeSeed<'de> for UntilSeed {
+    type Value = Result<u64>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Result<u64>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UntilSeed {
+    type Value = Result<u64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "entry {}: \"until\" as Unix seconds or \"2027-01-01T00:00:00Z\"",
+            self.0
+        )
+    }
+
+    fn visit_u64<E: de::Error>(self, seconds: u64) -> std::result::Result<Result<u64>, E> {
+        Ok(Ok(seconds))
+    }
+
+    fn visit_i64<E: de::Error>(self, seconds: i64) -> std::result::Result<Result<u64>, E> {
+        u64::try_from(seconds)
+            .map(Ok)
+            .map_err(|_| wrong("a negative number", &self))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Result<u64>, E> {
+        Err(wrong("a fractional number", &self))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Result<u64>, E> {
+        Ok(parse_time(text))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> std::result::Result<Result<u64>, E> {
+        let text = Zeroizing::new(text);
+        self.visit_str(&text)
+    }
+
+    refuse_bytes!();
 }
 
 #[cfg(test)]

@@ -63,6 +63,13 @@ pub use http::cookie_options::{
 pub use http::domain::DomainRule;
 pub use http::request::MAX_CANDIDATES;
 pub use http::set_cookie::SetCookies;
+#[cfg(feature = "axum")]
+pub use integrations::axum::{
+    MissingSessionLayer, SealedSession, SealedSessionLayer, SealedSessionService,
+};
+pub use integrations::session::{
+    ResealPolicy, SessionHandle, SessionInfo, SessionSettings, DEFAULT_WARN_INTERVAL,
+};
 pub use keys::config::KeyRingConfig;
 pub use keys::derivation::derive_key;
 pub use keys::key::{Key, KeyId};

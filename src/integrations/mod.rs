@@ -1,3 +1,8 @@
-//! Framework integrations (each behind its own cargo feature): thin adapters
+//! Framework integrations: the framework-free [`session::SessionHandle`]
+//! (always compiled), and thin adapters (each behind its own cargo feature)
 //! that read the request's cookies, hand the handler a session and write the
 //! `Set-Cookie` values back, all through the framework-free codec.
+
+pub(crate) mod session;
+#[cfg(feature = "axum")]
+pub(crate) mod axum;

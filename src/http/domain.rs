@@ -106,6 +106,30 @@ pub(crate) fn domain_for_host(rule: &DomainRule, host: &str) -> Result<String> {
     }
 }
 
+/// Every cookie domain under `rule` whose cookies a request to `host`
+/// carries: for `OneOf`, each configured parent that contains the host (a
+/// session set from `www.example.com` with `Domain=example.com` also reaches
+/// `cart.shop.example.com`); for `RegistrableDomain`, the one registrable
+/// domain. A removal must expire all of them.
+pub(crate) fn domains_reaching_host(rule: &DomainRule, host: &str) -> Result<Vec<String>> {
+    match rule {
+        DomainRule::RegistrableDomain => domain_for_host(rule, host).map(|d| vec![d]),
+        DomainRule::OneOf(parents) => {
+            let host = normalize_host(host)?;
+            let within: Vec<String> = parents
+                .iter()
+                .filter(|parent| host_is_within(&host, parent))
+                .cloned()
+                .collect();
+            if within.is_empty() {
+                Err(outside(&host))
+            } else {
+                Ok(within)
+            }
+        }
+    }
+}
+
 /// Checks that `host` lies within the fixed parent domain `domain`.
 pub(crate) fn check_host_within(domain: &str, host: &str) -> Result<()> {
     let host = normalize_host(host)?;

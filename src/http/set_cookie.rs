@@ -243,7 +243,12 @@ impl Codec {
     }
 
     /// [`Codec::removal`] for a request to `host`, deriving the Domain as
-    /// [`Codec::encode_for_host`] does.
+    /// [`Codec::encode_for_host`] does. With a [`DomainRule`](crate::DomainRule)
+    /// it expires the cookie (and its chunks) for **every** configured parent
+    /// domain that contains the host, and the host-only cookie: with
+    /// `OneOf(["example.com", "shop.example.com"])`, a session set from
+    /// `www.example.com` is also sent to `cart.shop.example.com`, and signing
+    /// out there must end it.
     ///
     /// ```
     /// use sealed_session::{Codec, DomainRule};
@@ -254,8 +259,24 @@ impl Codec {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn removal_for_host(&self, host: &str) -> Result<SetCookies> {
-        let domain = self.domain_for(host)?;
-        Ok(self.removal_with_domain(domain.as_deref()))
+        match &self.cookie.domain {
+            DomainSetting::Rule(rule) => {
+                // Every configured parent that reaches this host, and the
+                // host-only cookie of a configuration without a domain: a
+                // session set for an outer parent is sent here too, and
+                // signing out must end it.
+                let mut headers = Vec::new();
+                for domain in domain::domains_reaching_host(rule, host)? {
+                    headers.extend(self.removal_with_domain(Some(&domain)).headers);
+                }
+                headers.extend(self.removal_with_domain(None).headers);
+                Ok(SetCookies { headers })
+            }
+            DomainSetting::HostOnly | DomainSetting::Fixed(_) => {
+                let domain = self.domain_for(host)?;
+                Ok(self.removal_with_domain(domain.as_deref()))
+            }
+        }
     }
 
     /// The Domain attribute for a request to `host`.

@@ -3,6 +3,6 @@
 //! that read the request's cookies, hand the handler a session and write the
 //! `Set-Cookie` values back, all through the framework-free codec.
 
-pub(crate) mod session;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
+pub(crate) mod session;

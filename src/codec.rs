@@ -23,6 +23,10 @@ use crate::keys::ring::KeyRing;
 
 /// Default sealed lifetime: one day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest `max_age` a codec accepts: 400 days, the cap browsers put on
+/// a cookie's lifetime (RFC 6265bis; Chrome and Firefox enforce it). A
+/// longer sealed lifetime would outlive every cookie that carries it.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 /// Default allowance for clocks that disagree between servers.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Default bound on a decompressed session body.
@@ -323,7 +327,9 @@ impl CodecBuilder {
     }
 
     /// How long a sealed session lives (default one day). It is written
-    /// inside the authenticated data; the cookie's Max-Age follows it.
+    /// inside the authenticated data; the cookie's Max-Age is this minus the
+    /// clock skew. [`CodecBuilder::build`] refuses a lifetime at or below the
+    /// clock skew, or above [`MAX_LIFETIME`] (400 days).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -444,14 +450,25 @@ impl CodecBuilder {
         })?;
         validate_cookie_name(&self.name)?;
         let max_age = self.max_age.as_secs();
-        if max_age == 0 {
-            return Err(Error::config("max_age must be at least one second"));
-        }
         let clock_skew = self.clock_skew.as_secs();
         if clock_skew > 3600 {
             return Err(Error::config(
                 "clock_skew above one hour defeats expiry: synchronize the servers' clocks",
             ));
+        }
+        if max_age <= clock_skew {
+            return Err(Error::config(format!(
+                "max_age ({max_age} s) must be longer than clock_skew ({clock_skew} s): the \
+                 cookie's Max-Age is the sealed lifetime minus the skew allowance; set max_age \
+                 above {clock_skew} s (minutes at least) or lower clock_skew"
+            )));
+        }
+        if self.max_age > MAX_LIFETIME {
+            return Err(Error::config(format!(
+                "max_age ({max_age} s) is longer than 400 days ({} s), the longest lifetime \
+                 browsers keep a cookie: set max_age to at most 400 days",
+                MAX_LIFETIME.as_secs()
+            )));
         }
         if let Compression::Zstd { level } = self.compression {
             if !(1..=19).contains(&level) {

@@ -53,7 +53,7 @@ pub use crate::core::format::{KEY_LEN, NONCE_LEN};
 pub use crate::core::inspect::{inspect, Inspection};
 pub use codec::{
     Codec, CodecBuilder, Mode, Opened, Reseal, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE,
-    DEFAULT_MAX_DECOMPRESSED, DEFAULT_REFRESH_AFTER,
+    DEFAULT_MAX_DECOMPRESSED, DEFAULT_REFRESH_AFTER, MAX_LIFETIME,
 };
 pub use cookie::SameSite;
 pub use error::{Error, Result};

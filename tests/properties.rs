@@ -64,14 +64,15 @@ fn settings() -> impl Strategy<Value = Settings> {
             (1..=19i32).prop_map(|level| Compression::Zstd { level })
         ],
         prop::option::of(1..=4096usize),
-        1..=400_000_000u64,
+        1..=34_560_000u64,
         0..=3600u64,
     )
         .prop_map(|(mode, compression, pad, max_age, skew)| Settings {
             mode,
             compression,
             pad,
-            max_age,
+            // The codec refuses a lifetime at or below the skew.
+            max_age: max_age.max(skew + 1),
             skew,
         })
 }

@@ -56,6 +56,11 @@ fuzz_target!(|input: Input| {
         .into_iter()
         .map(|(k, v)| (k, to_value(v)))
         .collect();
+    // Settings the codec accepts: skew at most one hour, a lifetime above the
+    // skew and at most 400 days.
+    let skew = u64::from(input.skew % 3601);
+    let max_age =
+        skew + 1 + u64::from(input.max_age) % (sealed_session::MAX_LIFETIME.as_secs() - skew);
     let mut builder = Codec::builder("session")
         .key_ring(KeyRing::from_keys([Key::from_bytes(input.key)]).expect("ring"))
         .mode(if input.signed_only {
@@ -69,8 +74,8 @@ fuzz_target!(|input: Input| {
                 level: 1 + i32::from(l % 19),
             },
         })
-        .max_age(Duration::from_secs(u64::from(input.max_age.max(1))))
-        .clock_skew(Duration::from_secs(u64::from(input.skew % 3601)));
+        .max_age(Duration::from_secs(max_age))
+        .clock_skew(Duration::from_secs(skew));
     if let Some(bucket) = input.pad {
         builder = builder.pad_to_multiple_of(1 + usize::from(bucket % 4096));
     }
@@ -79,7 +84,7 @@ fuzz_target!(|input: Input| {
     }
     let codec = builder.build().expect("valid settings");
     let now = u64::from(input.now);
-    let last_valid = now + u64::from(input.max_age.max(1)) + u64::from(input.skew % 3601) - 1;
+    let last_valid = now + max_age + skew - 1;
 
     if input.chunked {
         let cookies = match codec.encode_at(&session, now, input.nonce) {

@@ -86,6 +86,16 @@ impl Codec {
         nonce: [u8; NONCE_LEN],
         buf: &mut Vec<u8>,
     ) -> Result<String> {
+        // What this codec cannot open, it does not seal: a long,
+        // compressible session (a return URL, a search term) would otherwise
+        // become a short cookie that every later request refuses.
+        if json.len() > self.max_decompressed {
+            return Err(Error::TooLarge {
+                what: "session JSON",
+                size: json.len(),
+                limit: self.max_decompressed,
+            });
+        }
         match self.mode {
             Mode::Sealed => self.seal_sealed(json, now, nonce, buf),
             Mode::SignedOnly => signed::sign(self, json, now),

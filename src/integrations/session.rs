@@ -600,6 +600,32 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         f(session)
     }
 
+    /// Runs `f` on the session if there is one (for session types without
+    /// a `Default`), and returns its result; `None` without a session. The
+    /// same rule as [`update`](Self::update): a seal only if the JSON
+    /// changed.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, SessionHandle, SessionSettings};
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Login { user: u64 }
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<Login>::from_cookie_header(&settings, "", false);
+    /// assert_eq!(handle.update_existing(|l| l.user), None);
+    /// handle.set(Login { user: 7 });
+    /// assert_eq!(handle.update_existing(|l| { l.user += 1; l.user }), Some(8));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn update_existing<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut state = self.loaded();
+        let state = &mut *state;
+        let session = state.session.as_mut()?;
+        if state.start.is_none() {
+            state.start = Some(start_of(Some(&*session)));
+        }
+        Some(f(session))
+    }
+
     /// Replaces the session. As with [`update`](Self::update), an identical
     /// session writes nothing.
     ///

@@ -7,11 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sha2::Sha256;
 
 use crate::core::compression::Compression;
 use crate::core::dictionary::Dictionary;
@@ -19,7 +18,7 @@ use crate::core::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::CookieOptions;
 use crate::keys::key::KeyId;
-use crate::keys::ring::KeyRing;
+use crate::keys::ring::{KeyRing, SigningMac};
 
 /// Default sealed lifetime: one day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -107,8 +106,9 @@ impl<T> fmt::Debug for Opened<T> {
 pub(crate) struct PerKey {
     /// version || key id || cookie name: the AEAD associated data.
     pub(crate) aad: Vec<u8>,
-    /// HMAC state that has absorbed u16be(name length) || name.
-    pub(crate) mac: Hmac<Sha256>,
+    /// HMAC state that has absorbed u16be(name length) || name; overwritten
+    /// when dropped.
+    pub(crate) mac: SigningMac,
 }
 
 /// Seals sessions into cookie values and opens them again, for one cookie
@@ -512,7 +512,10 @@ impl CodecBuilder {
                 let mut mac = entry.mac.clone();
                 mac.update(&name_len.to_be_bytes());
                 mac.update(self.name.as_bytes());
-                PerKey { aad, mac }
+                PerKey {
+                    aad,
+                    mac: SigningMac::new(mac),
+                }
             })
             .collect();
         Ok(Codec {

@@ -25,19 +25,72 @@ use crate::keys::key::KeyId;
 thread_local! {
     /// Per-thread buffers for sealing (the JSON, then header || plaintext ||
     /// tag), so a warm encode allocates only its output.
-    static SEAL_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SEAL_SCRATCH: Scratch = const { RefCell::new(Buffers(Vec::new(), Vec::new())) };
 }
 
 /// Serializes `session` into the thread's JSON scratch buffer and runs `f`
 /// with it and a second, empty buffer; both are wiped afterwards.
+///
+/// Neither buffer frees a block with session data in it: the JSON grows
+/// through [`WipingWriter`], and the work buffer is grown (wiping the old
+/// block) before `f` runs to a size that sealing never exceeds, so that it
+/// does not reallocate while it holds compressed plaintext.
 pub(crate) fn with_json<T: Serialize + ?Sized, R>(
     session: &T,
     f: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<R>,
 ) -> Result<R> {
     with_buffers(&SEAL_SCRATCH, |json, buf| {
-        serde_json::to_writer(&mut *json, session).map_err(|e| Error::serialize(&e))?;
+        serde_json::to_writer(WipingWriter(&mut *json), session)
+            .map_err(|e| Error::serialize(&e))?;
+        grow_wiping(buf, seal_work_bound(json.len()));
         f(json, buf)
     })
+}
+
+/// The most a sealed value's work buffer holds for `json_len` bytes of
+/// JSON: header, flags and varints, a dictionary attempt and a plain zstd
+/// attempt side by side (each at most zstd's bound, after a dictionary id
+/// and a length varint), the largest padding bucket, and the tag.
+fn seal_work_bound(json_len: usize) -> usize {
+    let frame = zstd::zstd_safe::compress_bound(json_len).max(json_len);
+    HEADER_LEN + 64 + DICTIONARY_ID_LEN + 2 * frame + 4096 + TAG_LEN
+}
+
+/// Makes room for `additional` more bytes in `buf`. When that needs a new
+/// block, the contents move to a fresh allocation and the old block is
+/// wiped (all of its capacity) before it is freed; `Vec`'s own growth would
+/// free it as it is. Once a per-thread buffer is warm this is one
+/// comparison.
+fn grow_wiping(buf: &mut Vec<u8>, additional: usize) {
+    let needed = buf.len().saturating_add(additional);
+    if needed <= buf.capacity() {
+        return;
+    }
+    let mut grown = Vec::with_capacity(needed.max(buf.capacity().saturating_mul(2)).max(64));
+    grown.extend_from_slice(buf);
+    buf.zeroize();
+    *buf = grown;
+}
+
+/// `io::Write` into a scratch buffer that grows with [`grow_wiping`], for
+/// serde_json.
+struct WipingWriter<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for WipingWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        grow_wiping(self.0, data.len());
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Codec {
@@ -367,32 +420,47 @@ impl Codec {
 thread_local! {
     /// Per-thread buffers for opening (decoded value, decompressed body), so
     /// the per-request path allocates nothing once warm.
-    static OPEN_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static OPEN_SCRATCH: Scratch = const { RefCell::new(Buffers(Vec::new(), Vec::new())) };
 }
 
 /// Buffers above this capacity are released after use rather than kept for
 /// the thread's lifetime.
 const SCRATCH_KEEP: usize = 64 * 1024;
 
-type Scratch = RefCell<(Vec<u8>, Vec<u8>)>;
+/// A thread's two scratch buffers. Freed only when the thread exits, and
+/// wiped then over their whole capacity.
+struct Buffers(Vec<u8>, Vec<u8>);
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        self.0.zeroize();
+        self.1.zeroize();
+    }
+}
+
+type Scratch = RefCell<Buffers>;
 
 /// Runs `f` with the two empty buffers of `key` (fresh ones if they are in
 /// use, e.g. by a re-entrant call), then wipes what was written: no session
-/// plaintext outlives the call.
+/// plaintext outlives the call. Per call only the written length is wiped;
+/// a buffer that is released (above `SCRATCH_KEEP`, or a fresh one) is
+/// wiped over its whole capacity first.
 fn with_buffers<R>(
     key: &'static std::thread::LocalKey<Scratch>,
     f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> R,
 ) -> R {
     fn wipe(buf: &mut Vec<u8>) {
-        buf.as_mut_slice().zeroize();
-        buf.clear();
         if buf.capacity() > SCRATCH_KEEP {
+            buf.zeroize();
             *buf = Vec::new();
+        } else {
+            buf.as_mut_slice().zeroize();
+            buf.clear();
         }
     }
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut guard) => {
-            let (raw, plain) = &mut *guard;
+            let Buffers(raw, plain) = &mut *guard;
             raw.clear();
             plain.clear();
             let result = f(raw, plain);
@@ -401,11 +469,9 @@ fn with_buffers<R>(
             result
         }
         Err(_) => {
-            let (mut raw, mut plain) = (Vec::new(), Vec::new());
-            let result = f(&mut raw, &mut plain);
-            wipe(&mut raw);
-            wipe(&mut plain);
-            result
+            let mut fresh = Buffers(Vec::new(), Vec::new());
+            let Buffers(raw, plain) = &mut fresh;
+            f(raw, plain)
         }
     })
 }

@@ -2,6 +2,7 @@
 //! state built once per key.
 
 use std::fmt;
+use std::ops::Deref;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -71,7 +72,42 @@ pub(crate) struct Entry {
     /// AES-256 key schedule and XAES K1 for sealing and opening.
     pub(crate) cipher: Xaes256Gcm,
     /// HMAC-SHA256 state keyed with the derived signing key (signed mode).
-    pub(crate) mac: Hmac<Sha256>,
+    pub(crate) mac: SigningMac,
+}
+
+/// An HMAC-SHA256 state keyed with a signing key: as good as the key for
+/// forging signed-only values. The hmac and sha2 crates offer no zeroize
+/// and keep their state private, so dropping overwrites the whole state
+/// with the state of a fixed, public key instead; `black_box` keeps the
+/// compiler from skipping the writes to memory about to be freed. This
+/// costs two SHA-256 blocks per drop and nothing per request. Copies made
+/// per request (`clone()` through `Deref`) live on the stack.
+pub(crate) struct SigningMac(Hmac<Sha256>);
+
+impl SigningMac {
+    pub(crate) fn new(mac: Hmac<Sha256>) -> Self {
+        SigningMac(mac)
+    }
+
+    fn public() -> Hmac<Sha256> {
+        <Hmac<Sha256> as Mac>::new_from_slice(&[0; 32])
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+    }
+}
+
+impl Deref for SigningMac {
+    type Target = Hmac<Sha256>;
+
+    fn deref(&self) -> &Hmac<Sha256> {
+        &self.0
+    }
+}
+
+impl Drop for SigningMac {
+    fn drop(&mut self) {
+        self.0 = Self::public();
+        std::hint::black_box(&mut self.0);
+    }
 }
 
 /// A set of keys, exactly one of them primary, looked up by key id.
@@ -254,7 +290,7 @@ impl Entry {
             id,
             state,
             cipher,
-            mac,
+            mac: SigningMac::new(mac),
         }
     }
 }
@@ -281,7 +317,9 @@ impl fmt::Debug for KeyRing {
 /// ```
 #[derive(Default)]
 pub struct KeyRingBuilder {
-    keys: Vec<(Key, KeyState, String)>,
+    /// Keys boxed: a growing list moves pointers, never key bytes, so no
+    /// freed buffer keeps a copy of a key.
+    keys: Vec<(Box<Key>, KeyState, String)>,
 }
 
 impl KeyRingBuilder {
@@ -300,7 +338,7 @@ impl KeyRingBuilder {
 
     /// Adds a key, naming where it came from ("line 3") for error messages.
     pub(crate) fn key_from(mut self, key: Key, state: KeyState, origin: String) -> Self {
-        self.keys.push((key, state, origin));
+        self.keys.push((Box::new(key), state, origin));
         self
     }
 
@@ -343,19 +381,32 @@ impl KeyRingBuilder {
                 )))
             }
         }
-        let mut entries: Vec<(Entry, String)> = Vec::with_capacity(self.keys.len());
-        for (key, state, origin) in &self.keys {
+        // Sort ids, not entries: each entry (a cipher state is as secret as
+        // its key) is built once in its final place and never moved, since
+        // a move or a sort's scratch memory would leave an unwiped copy.
+        let mut order: Vec<(KeyId, usize)> = Vec::with_capacity(self.keys.len());
+        for (i, (key, _, origin)) in self.keys.iter().enumerate() {
             let id = key.id();
-            if let Some((_, first)) = entries.iter().find(|(e, _)| e.id == id) {
+            if let Some(first) = order
+                .iter()
+                .find(|(seen, _)| *seen == id)
+                .and_then(|(_, j)| self.keys.get(*j))
+                .map(|(_, _, first)| first)
+            {
                 return Err(Error::config(format!(
                     "{origin} repeats {first} (key id {id}): the same key is listed twice \
                      (or two keys share an id); remove one of them"
                 )));
             }
-            entries.push((Entry::new(key, id, *state), origin.clone()));
+            order.push((id, i));
         }
-        entries.sort_by_key(|e| e.0.id);
-        let entries: Vec<Entry> = entries.into_iter().map(|(e, _)| e).collect();
+        order.sort_unstable();
+        let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
+        for (id, i) in order {
+            if let Some((key, state, _)) = self.keys.get(i) {
+                entries.push(Entry::new(key, id, *state));
+            }
+        }
         let primary = entries
             .iter()
             .position(|e| e.state == KeyState::Primary)

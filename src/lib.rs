@@ -63,6 +63,8 @@ pub use http::cookie_options::{
 pub use http::domain::DomainRule;
 pub use http::request::MAX_CANDIDATES;
 pub use http::set_cookie::SetCookies;
+#[cfg(feature = "actix")]
+pub use integrations::actix;
 #[cfg(feature = "axum")]
 pub use integrations::axum::{
     MissingSessionLayer, SealedSession, SealedSessionLayer, SealedSessionService,

@@ -3,6 +3,10 @@
 //! that read the request's cookies, hand the handler a session and write the
 //! `Set-Cookie` values back, all through the framework-free codec.
 
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) mod response_policy;
 pub(crate) mod session;

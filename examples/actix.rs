@@ -2,7 +2,7 @@
 //! the cart, show, sign out; the session lives only in the cookie.
 //!
 //! ```text
-//! cargo run --example actix -- --insecure --listen 127.0.0.1:8081
+//! cargo run --example actix --features actix -- --insecure --listen 127.0.0.1:8081
 //! curl -c jar -b jar -d username=ana http://127.0.0.1:8081/sign-in
 //! curl -c jar -b jar -d item=teapot http://127.0.0.1:8081/cart
 //! curl -c jar -b jar http://127.0.0.1:8081/
@@ -14,9 +14,9 @@
 //! `--insecure` drops the Secure attribute, for plain HTTP on your own
 //! machine only; `--domain NAME` shares the cookie with NAME's subdomains.
 
-use actix_web::http::header;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use sealed_session::{Codec, KeyRing, Opened};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use sealed_session::actix::{SealedSession, SealedSessionMiddleware};
+use sealed_session::{Codec, KeyRing};
 use serde::{Deserialize, Serialize};
 
 /// The session: who is signed in and what is in the cart.
@@ -28,14 +28,14 @@ pub struct CartSession {
     pub cart: Vec<String>,
 }
 
-/// Shared by the handlers (actix clones the `web::Data` pointer per worker).
-pub struct AppState {
-    codec: Codec,
-}
-
-/// Wraps a configured codec for the app.
-pub fn app_state(codec: Codec) -> web::Data<AppState> {
-    web::Data::new(AppState { codec })
+/// The session middleware, for `App::wrap`. It opens the cookie when a
+/// handler first asks (an invalid one is no session), and writes it only
+/// when the session changed or needs a re-seal (rotated key, sliding
+/// refresh). A cart too large for the cookie is answered 413.
+pub fn session_middleware(codec: Codec) -> SealedSessionMiddleware<CartSession> {
+    SealedSessionMiddleware::new(codec).on_unsealable(|_, _| {
+        HttpResponse::PayloadTooLarge().body("the cart is full: remove something first\n")
+    })
 }
 
 /// The routes, for `App::configure`.
@@ -47,51 +47,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/sign-out", web::post().to(sign_out));
 }
 
-/// The session as the request brought it, and as the handler leaves it.
-struct Exchange {
-    opened: Option<Opened<CartSession>>,
-    session: Option<CartSession>,
-}
-
-impl Exchange {
-    fn read(state: &AppState, request: &HttpRequest) -> Self {
-        // Every Cookie header field, as bytes: a non-ASCII cookie of
-        // another application is skipped, the others are kept. Invalid
-        // (tampered, expired, unknown key): no session. The codec logs why
-        // at debug level.
-        let opened = state
-            .codec
-            .session_fields::<CartSession>(request.headers().get_all(header::COOKIE));
-        let session = opened.as_ref().map(|o| o.session.clone());
-        Exchange { opened, session }
-    }
-
-    /// A JSON response with Set-Cookie only when the session changed or the
-    /// codec asks for a re-seal (rotated key, sliding refresh).
-    fn respond(&self, state: &AppState) -> HttpResponse {
-        let before = self.opened.as_ref().map(|o| &o.session);
-        let reseal = self.opened.as_ref().is_some_and(|o| o.needs_reseal());
-        let cookies: Vec<String> = match &self.session {
-            None if before.is_some() => state.codec.removal().into_iter().collect(),
-            Some(session) if reseal || Some(session) != before => {
-                match state.codec.encode(session) {
-                    Ok(cookies) => cookies.into_iter().collect(),
-                    Err(err) => {
-                        log::warn!("session not saved: {err}");
-                        return HttpResponse::PayloadTooLarge()
-                            .body("the cart is full: remove something first\n");
-                    }
-                }
-            }
-            _ => Vec::new(),
-        };
-        let mut response = HttpResponse::Ok();
-        for cookie in cookies {
-            response.append_header((header::SET_COOKIE, cookie));
-        }
-        let session = self.session.clone().unwrap_or_default();
-        response.json(serde_json::json!({ "user": session.user, "cart": session.cart }))
-    }
+/// The session as JSON.
+fn respond(session: &SealedSession<CartSession>) -> HttpResponse {
+    let session = session.get().unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({ "user": session.user, "cart": session.cart }))
 }
 
 #[derive(Deserialize)]
@@ -109,51 +68,36 @@ fn clean(text: &str) -> Option<String> {
     (!text.is_empty() && text.len() <= 64).then(|| text.to_owned())
 }
 
-async fn show(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    Exchange::read(&state, &request).respond(&state)
+async fn show(session: SealedSession<CartSession>) -> HttpResponse {
+    respond(&session)
 }
 
-async fn sign_in(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    form: web::Form<SignInForm>,
-) -> HttpResponse {
+async fn sign_in(session: SealedSession<CartSession>, form: web::Form<SignInForm>) -> HttpResponse {
     let Some(user) = clean(&form.username) else {
         return HttpResponse::BadRequest().body("a user name has 1 to 64 characters\n");
     };
-    let mut exchange = Exchange::read(&state, &request);
-    exchange
-        .session
-        .get_or_insert_with(CartSession::default)
-        .user = Some(user);
-    exchange.respond(&state)
+    // A fresh seal on sign-in, changed or not.
+    session.renew();
+    session.update(|s| s.user = Some(user));
+    respond(&session)
 }
 
 async fn add_to_cart(
-    state: web::Data<AppState>,
-    request: HttpRequest,
+    session: SealedSession<CartSession>,
     form: web::Form<ItemForm>,
 ) -> HttpResponse {
     let Some(item) = clean(&form.item) else {
         return HttpResponse::BadRequest().body("an item has 1 to 64 characters\n");
     };
-    let mut exchange = Exchange::read(&state, &request);
-    exchange
-        .session
-        .get_or_insert_with(CartSession::default)
-        .cart
-        .push(item);
-    exchange.respond(&state)
+    session.update(|s| s.cart.push(item));
+    respond(&session)
 }
 
-async fn sign_out(state: web::Data<AppState>) -> HttpResponse {
-    // Expire the cookie even if this server could not open it; the removal
-    // repeats Domain and Path so the browser really drops it.
-    let mut response = HttpResponse::Ok();
-    for cookie in state.codec.removal() {
-        response.append_header((header::SET_COOKIE, cookie));
-    }
-    response.json(serde_json::json!({ "user": null, "cart": [] }))
+async fn sign_out(session: SealedSession<CartSession>) -> HttpResponse {
+    // Expires the cookie (and any chunks, with the same Domain and Path)
+    // even if this server could not open it.
+    session.purge();
+    respond(&session)
 }
 
 #[actix_web::main]
@@ -203,8 +147,8 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let state = app_state(codec);
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
+    let middleware = session_middleware(codec);
+    let server = HttpServer::new(move || App::new().wrap(middleware.clone()).configure(configure))
         .bind(&listen)?;
     for address in server.addrs() {
         println!("actix example listening on http://{address}");

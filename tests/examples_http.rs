@@ -9,6 +9,7 @@ mod support;
 #[path = "../examples/shop.rs"]
 mod shop;
 
+#[cfg(feature = "actix")]
 #[allow(dead_code)]
 #[path = "../examples/actix.rs"]
 mod actix;
@@ -16,7 +17,9 @@ mod actix;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use sealed_session::{Codec, Key, KeyRing};
+#[cfg(feature = "actix")]
+use sealed_session::Codec;
+use sealed_session::{Key, KeyRing};
 use support::{request, CookieJar, Response};
 
 fn key(tag: u8) -> Key {
@@ -229,15 +232,16 @@ fn shop_reseals_a_cookie_opened_by_a_non_primary_key() {
     );
 }
 
+#[cfg(feature = "actix")]
 fn serve_actix(codec: Codec) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
-    let state = actix::app_state(codec);
+    let middleware = actix::session_middleware(codec);
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             actix_web::HttpServer::new(move || {
                 actix_web::App::new()
-                    .app_data(state.clone())
+                    .wrap(middleware.clone())
                     .configure(actix::configure)
             })
             .workers(1)
@@ -251,6 +255,7 @@ fn serve_actix(codec: Codec) -> SocketAddr {
     addr
 }
 
+#[cfg(feature = "actix")]
 #[test]
 fn actix_example_keeps_the_session_in_the_cookie() {
     let codec = Codec::builder("cart")
@@ -334,6 +339,7 @@ fn shop_keeps_the_session_next_to_a_non_ascii_cookie() {
     );
 }
 
+#[cfg(feature = "actix")]
 #[test]
 fn actix_example_keeps_the_session_next_to_a_non_ascii_cookie() {
     let codec = Codec::builder("cart")

@@ -72,6 +72,8 @@ pub use integrations::axum::{
 pub use integrations::session::{
     ResealPolicy, SessionHandle, SessionInfo, SessionSettings, DEFAULT_WARN_INTERVAL,
 };
+#[cfg(feature = "tower-sessions")]
+pub use integrations::tower_sessions::{SealedSessionManager, SealedSessionManagerLayer};
 pub use keys::config::KeyRingConfig;
 pub use keys::derivation::derive_key;
 pub use keys::key::{Key, KeyId};

@@ -10,3 +10,5 @@ pub(crate) mod axum;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub(crate) mod response_policy;
 pub(crate) mod session;
+#[cfg(feature = "tower-sessions")]
+pub(crate) mod tower_sessions;

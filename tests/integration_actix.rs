@@ -343,7 +343,12 @@ fn navigations_only_reseals_on_navigations() {
     assert_eq!(background.body, "3");
     assert!(background.set_cookies().is_empty());
 
-    let navigation = request(addr, "GET", "/read", &[&cookie, b"Sec-Fetch-Mode: navigate"]);
+    let navigation = request(
+        addr,
+        "GET",
+        "/read",
+        &[&cookie, b"Sec-Fetch-Mode: navigate"],
+    );
     assert_eq!(navigation.body, "3");
     assert_eq!(navigation.set_cookies().len(), 1);
 }

@@ -156,7 +156,9 @@ where
 
 /// Visible ASCII and spaces: what every framework accepts as a value.
 fn is_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    value
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -170,9 +172,7 @@ mod tests {
 
     impl ResponseHeaders for Fields {
         fn any_value(&self, name: Header, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-            self.0
-                .iter()
-                .any(|(n, v)| *n == name && f(v.as_bytes()))
+            self.0.iter().any(|(n, v)| *n == name && f(v.as_bytes()))
         }
 
         fn append(&mut self, name: Header, value: &str) -> bool {
@@ -235,7 +235,10 @@ mod tests {
             .build()
             .expect("ring");
         let settings = SessionSettings::new(
-            Codec::builder("s").key_ring(rotated).build().expect("codec"),
+            Codec::builder("s")
+                .key_ring(rotated)
+                .build()
+                .expect("codec"),
         )
         .reseal_policy(crate::ResealPolicy::NavigationsOnly);
         let pair = stale

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_login::{login_required, AuthManager, AuthSession, AuthUser, AuthnBackend};
 use axum_messages::{Messages, MessagesManagerLayer};
-use sealed_session::{Codec, Key, KeyRing, SealedSessionManagerLayer};
+use sealed_session::{Codec, DomainRule, Key, KeyRing, SealedSessionManagerLayer};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -134,18 +134,29 @@ async fn fail(auth: AuthSession<Users>) -> StatusCode {
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
-async fn big(auth: AuthSession<Users>) -> &'static str {
-    // Incompressible: a xorshift stream in hex, far above the cookie budget.
-    let mut note = String::new();
+/// Incompressible text: a xorshift stream in hex.
+fn noise(len: usize) -> String {
+    let mut text = String::new();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while note.len() < 12_000 {
+    while text.len() < len {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        note.push_str(&format!("{x:016x}"));
+        text.push_str(&format!("{x:016x}"));
     }
-    auth.session.insert("note", note).await.ok();
+    text
+}
+
+async fn big(auth: AuthSession<Users>) -> &'static str {
+    // Far above the cookie budget.
+    auth.session.insert("note", noise(12_000)).await.ok();
     "big"
+}
+
+async fn note(auth: AuthSession<Users>) -> &'static str {
+    // More than one cookie holds, less than the chunks' total.
+    auth.session.insert("note", noise(4_000)).await.ok();
+    "noted"
 }
 
 fn codec(key_byte: u8) -> Codec {
@@ -165,6 +176,7 @@ fn app(codec: Codec) -> Router {
         .route("/messages", get(show))
         .route("/fail", post(fail))
         .route("/big", post(big))
+        .route("/note", post(note))
         .route("/static", get(|| async { "no session here" }))
         .layer(MessagesManagerLayer)
         .layer(tower_layer::layer_fn(move |inner| {
@@ -214,8 +226,20 @@ impl Reply {
 /// One HTTP/1.1 request over a fresh connection; `cookie` is the Cookie
 /// header ("" for none), `form` a urlencoded body.
 async fn request(addr: SocketAddr, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
+    request_to(addr, "localhost", method, path, cookie, form).await
+}
+
+/// [`request`] with the given Host header.
+async fn request_to(
+    addr: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    form: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     if !cookie.is_empty() {
         out.push_str(&format!("Cookie: {cookie}\r\n"));
     }
@@ -407,4 +431,50 @@ async fn server_errors_write_nothing_and_oversized_sessions_are_refused() {
     assert_eq!(reply.body, "no session here");
     assert!(reply.set_cookies().is_empty());
     assert!(reply.all("cache-control").is_empty());
+}
+
+#[tokio::test]
+async fn chunks_and_the_parent_domain_are_the_codecs() {
+    let ring = KeyRing::from_keys([Key::from_bytes([1; 32])]).unwrap();
+    let codec = Codec::builder("sid")
+        .key_ring(ring)
+        .domain_rule(DomainRule::RegistrableDomain)
+        .max_chunks(4)
+        .build()
+        .unwrap();
+    let a = serve(codec).await;
+    let host = "www.example.com";
+    let login = request_to(a, host, "POST", "/login", "", &credentials(PASSWORD)).await;
+    assert_eq!(login.status, 200);
+    let reply = request_to(a, host, "POST", "/note", &login.cookie(), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let set = reply.set_cookies();
+    assert!(set.len() > 1, "chunked: {set:?}");
+    assert!(
+        set.iter().all(|c| c.contains("; Domain=example.com")),
+        "{set:?}"
+    );
+    let chunked = reply.cookie();
+
+    // The chunks open together, on another host of the same site.
+    let reply = request_to(a, "shop.example.com", "GET", "/protected", &chunked, "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "hello ada"));
+
+    // Sign-out removes every chunk, with the Domain (and the host-only
+    // cookies too).
+    let reply = request_to(a, host, "POST", "/logout", &chunked, "").await;
+    let removed = reply.set_cookies();
+    assert!(
+        removed.iter().all(|c| c.contains("Max-Age=0")),
+        "{removed:?}"
+    );
+    for chunk in set.iter().map(|c| c.split('=').next().unwrap()) {
+        assert!(
+            removed
+                .iter()
+                .any(|c| c.starts_with(&format!("{chunk}=;")) && c.contains("; Domain=example.com")),
+            "{chunk} not removed: {removed:?}"
+        );
+    }
+    assert_eq!(reply.cookie(), "");
 }

@@ -59,7 +59,7 @@ use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, VARY};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower_layer::Layer;
@@ -67,7 +67,10 @@ use tower_service::Service;
 
 use crate::codec::Codec;
 use crate::error::Error;
-use crate::http::cookie_options::DomainSetting;
+use crate::integrations::response_policy::{
+    self, needs_host, request_handle, vary_if_read, Failure, Header, ResponseHeaders,
+    UNSEALABLE_BODY,
+};
 use crate::integrations::session::{ResealPolicy, SessionHandle, SessionSettings};
 
 /// What the layer answers when the session cannot be sealed: it receives
@@ -271,16 +274,13 @@ where
         let headers = request.headers();
         // Cheap clones (shared bytes), decoded only if the handler asks.
         let fields: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
-        let navigation = headers
-            .get("sec-fetch-mode")
-            .is_some_and(|mode| mode.as_bytes().eq_ignore_ascii_case(b"navigate"));
-        let host = match layer.settings.codec().cookie.domain {
-            DomainSetting::Rule(_) => request_host(&request),
-            DomainSetting::HostOnly | DomainSetting::Fixed(_) => None,
+        let mode = headers.get("sec-fetch-mode").map(HeaderValue::as_bytes);
+        let handle = request_handle::<T, _>(&layer.settings, fields, mode);
+        let host = if needs_host(layer.settings.codec()) {
+            request_host(&request)
+        } else {
+            None
         };
-        let handle = SessionHandle::<T>::with_loader(&layer.settings, navigation, move |codec| {
-            codec.decode_fields(fields.iter())
-        });
         request.extensions_mut().insert(handle.clone());
         Box::pin(async move {
             let response = inner.call(request).await?.into_response();
@@ -299,80 +299,53 @@ fn request_host<B>(request: &Request<B>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Adds the handle's cookies and the caching headers to the response.
+/// The crate's response policy (cookies, `Vary`, `Cache-Control`, 5xx) on
+/// the response; an unsealable session gets the layer's answer.
 fn write_back<T: Serialize + DeserializeOwned>(
     mut response: Response,
     handle: &SessionHandle<T>,
     host: Option<&str>,
     layer: &SealedSessionLayer<T>,
 ) -> Response {
-    let result = if response.status().is_server_error() {
-        handle.finish_failed(host)
-    } else {
-        handle.finish(host)
-    };
-    let cookie = layer.settings.codec().name();
-    let cookies = match result {
-        Ok(cookies) => cookies,
-        Err(err) => {
-            match err {
-                Error::Config { .. } => {
-                    log::warn!("session cookie {cookie:?} not written: {err}")
-                }
-                _ => log::error!("session cookie {cookie:?} not written: {err}"),
-            }
-            response = (layer.on_unsealable)(response, &err);
-            if handle.is_decoded() {
-                vary_on_cookie(response.headers_mut());
-            }
-            return response;
-        }
-    };
-    let headers = response.headers_mut();
-    if handle.is_decoded() {
-        vary_on_cookie(headers);
-    }
-    let Some(cookies) = cookies else {
-        return response;
-    };
-    for value in &cookies {
-        match HeaderValue::from_str(value) {
-            Ok(value) => {
-                headers.append(SET_COOKIE, value);
-            }
-            Err(_) => {
-                // The codec writes header-safe ASCII only: a bug, not input.
-                log::error!("session cookie {cookie:?} not written: invalid header value");
-                return unsealable_response();
-            }
-        }
-    }
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    }
+    let status = response.status().as_u16();
+    let mut response =
+        match response_policy::write_back(response.headers_mut(), status, handle, host) {
+            Ok(()) => return response,
+            Err(Failure::Unsealable(err)) => (layer.on_unsealable)(response, &err),
+            Err(Failure::InvalidHeader) => return unsealable_response(),
+        };
+    vary_if_read(response.headers_mut(), handle);
     response
 }
 
-/// Adds `Vary: Cookie` unless the response already varies on it (or on
-/// everything).
-fn vary_on_cookie(headers: &mut HeaderMap) {
-    let covered = headers.get_all(VARY).iter().any(|value| {
-        value.as_bytes().split(|&b| b == b',').any(|token| {
-            let token = token.trim_ascii();
-            token == b"*" || token.eq_ignore_ascii_case(b"cookie")
-        })
-    });
-    if !covered {
-        headers.append(VARY, HeaderValue::from_static("Cookie"));
+impl ResponseHeaders for HeaderMap {
+    fn any_value(&self, name: Header, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get_all(header_name(name))
+            .iter()
+            .any(|value| f(value.as_bytes()))
+    }
+
+    fn append(&mut self, name: Header, value: &str) -> bool {
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                HeaderMap::append(self, header_name(name), value);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn header_name(name: Header) -> HeaderName {
+    match name {
+        Header::SetCookie => SET_COOKIE,
+        Header::Vary => VARY,
+        Header::CacheControl => CACHE_CONTROL,
     }
 }
 
 fn unsealable_response() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the session could not be saved\n",
-    )
-        .into_response()
+    (StatusCode::INTERNAL_SERVER_ERROR, UNSEALABLE_BODY).into_response()
 }
 
 /// The extractor: the request's [`SessionHandle<T>`], put there by

@@ -705,48 +705,6 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         self.loaded().info
     }
 
-    /// True once the request's cookie was decoded, so the response depends
-    /// on it (adapters send `Vary: Cookie`).
-    ///
-    /// ```
-    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
-    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
-    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
-    /// assert!(!handle.is_decoded());
-    /// handle.get();
-    /// assert!(handle.is_decoded());
-    /// # Ok::<(), sealed_session::Error>(())
-    /// ```
-    pub fn is_decoded(&self) -> bool {
-        self.state().decoded
-    }
-
-    /// True when [`purge`](Self::purge) was called.
-    ///
-    /// ```
-    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
-    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
-    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
-    /// assert!(!handle.is_purged());
-    /// # Ok::<(), sealed_session::Error>(())
-    /// ```
-    pub fn is_purged(&self) -> bool {
-        self.state().purged
-    }
-
-    /// The settings the handle was made with.
-    ///
-    /// ```
-    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
-    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
-    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
-    /// assert_eq!(handle.settings().codec().name(), "s");
-    /// # Ok::<(), sealed_session::Error>(())
-    /// ```
-    pub fn settings(&self) -> &SessionSettings {
-        &self.shared.settings
-    }
-
     /// The `Set-Cookie` values for the end of the request (see the table in
     /// the module documentation), or `None` when nothing is to be sent.
     /// `host` is the request's host (`Host` header or URI authority, port
@@ -813,28 +771,6 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         Ok(None)
     }
 
-    /// [`finish`](Self::finish) for a response that failed (a 5xx status):
-    /// nothing but the removal, if the handler purged the session. A
-    /// handler that failed half-way must not leave a half-changed session.
-    ///
-    /// ```
-    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
-    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
-    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
-    /// handle.set(DynamicSession::new());
-    /// assert!(handle.finish_failed(None)?.is_none());
-    /// handle.purge();
-    /// assert!(handle.finish_failed(None)?.is_some());
-    /// # Ok::<(), sealed_session::Error>(())
-    /// ```
-    pub fn finish_failed(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
-        if self.state().purged {
-            removal(self.shared.settings.codec(), host).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
     /// The state, decoded.
     fn loaded(&self) -> MutexGuard<'_, State<T>> {
         let mut state = self.state();
@@ -862,6 +798,70 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
 }
 
 impl<T> SessionHandle<T> {
+    /// True once the request's cookie was decoded, so the response depends
+    /// on it (adapters send `Vary: Cookie`).
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// assert!(!handle.is_decoded());
+    /// handle.get();
+    /// assert!(handle.is_decoded());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn is_decoded(&self) -> bool {
+        self.state().decoded
+    }
+
+    /// True when [`purge`](Self::purge) was called.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// assert!(!handle.is_purged());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn is_purged(&self) -> bool {
+        self.state().purged
+    }
+
+    /// The settings the handle was made with.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// assert_eq!(handle.settings().codec().name(), "s");
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn settings(&self) -> &SessionSettings {
+        &self.shared.settings
+    }
+
+    /// [`finish`](Self::finish) for a response that failed (a 5xx status):
+    /// nothing but the removal, if the handler purged the session. A
+    /// handler that failed half-way must not leave a half-changed session.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// handle.set(DynamicSession::new());
+    /// assert!(handle.finish_failed(None)?.is_none());
+    /// handle.purge();
+    /// assert!(handle.finish_failed(None)?.is_some());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn finish_failed(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
+        if self.state().purged {
+            removal(self.shared.settings.codec(), host).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The state; a poisoned lock (a closure panicked) is still usable: the
     /// adapter writes nothing for a failed response anyway.
     fn state(&self) -> MutexGuard<'_, State<T>> {

@@ -15,10 +15,12 @@ use serde::Serialize;
 use crate::core::compression::Compression;
 use crate::core::dictionary::Dictionary;
 use crate::core::format::{KEY_ID_LEN, NONCE_LEN, VERSION_SEALED};
+use crate::core::identity::{Identity, Lineage};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::CookieOptions;
 use crate::keys::key::KeyId;
 use crate::keys::ring::{KeyRing, SigningMac};
+use crate::revocation::set::RevocationSet;
 
 /// Default sealed lifetime: one day.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -26,6 +28,9 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// a cookie's lifetime (RFC 6265bis; Chrome and Firefox enforce it). A
 /// longer sealed lifetime would outlive every cookie that carries it.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+/// Default absolute lifetime of a session, from its creation (sign-in)
+/// whatever re-seals happen: seven days.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Default allowance for clocks that disagree between servers.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Default bound on a decompressed session body.
@@ -56,6 +61,10 @@ pub enum Reseal {
     /// It has lived past the configured share of its lifetime (sliding
     /// refresh).
     Refresh,
+    /// It was sealed without an identity (by a server that did not write
+    /// one yet) and this codec writes identities: sealing it again gives
+    /// it one, so the absolute lifetime and revocation apply from now on.
+    AddIdentity,
 }
 
 /// A session that opened successfully, with what the server should know
@@ -72,6 +81,9 @@ pub struct Opened<T> {
     pub expires_at: u64,
     /// Set when the caller should re-seal the session in this response.
     pub reseal: Option<Reseal>,
+    /// The session's identity: `None` for signed-only values and for values
+    /// sealed without one.
+    pub identity: Option<Identity>,
 }
 
 impl<T> Opened<T> {
@@ -87,6 +99,26 @@ impl<T> Opened<T> {
     pub fn needs_reseal(&self) -> bool {
         self.reseal.is_some()
     }
+
+    /// How to seal this session again: carrying its identity (same session
+    /// id, creation time, origin key and subject), or, for a value without
+    /// one, as a new session. Pass it to [`Codec::encode_with`] (or
+    /// [`Codec::seal_with`]) for every re-seal.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, Key, KeyRing, Lineage};
+    /// let codec = Codec::builder("s").key_ring(KeyRing::from_keys([Key::from_bytes([1; 32])])?).build()?;
+    /// let value = codec.seal_at(&DynamicSession::new(), 1_000, [1; 24])?;
+    /// let opened = codec.open_at::<DynamicSession>(&value, 1_000)?;
+    /// assert!(matches!(opened.lineage(), Lineage::Continue(_)));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn lineage(&self) -> Lineage {
+        match &self.identity {
+            Some(identity) => Lineage::Continue(identity.clone()),
+            None => Lineage::new(),
+        }
+    }
 }
 
 impl<T> fmt::Debug for Opened<T> {
@@ -97,6 +129,7 @@ impl<T> fmt::Debug for Opened<T> {
             .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .field("reseal", &self.reseal)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -134,6 +167,9 @@ pub struct Codec {
     pub(crate) per_key: Vec<PerKey>,
     pub(crate) mode: Mode,
     pub(crate) max_age: u64,
+    pub(crate) max_lifetime: u64,
+    pub(crate) write_identity: bool,
+    pub(crate) revocations: Option<Arc<RevocationSet>>,
     pub(crate) clock_skew: u64,
     pub(crate) compression: Compression,
     pub(crate) max_decompressed: usize,
@@ -159,6 +195,9 @@ impl Codec {
             ring: None,
             mode: Mode::Sealed,
             max_age: DEFAULT_MAX_AGE,
+            max_lifetime: None,
+            write_identity: true,
+            revocations: None,
             clock_skew: DEFAULT_CLOCK_SKEW,
             compression: Compression::default(),
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
@@ -223,6 +262,25 @@ impl Codec {
         self.seal_at(session, now_unix(), random_nonce()?)
     }
 
+    /// [`Codec::seal`] with the session's identity taken from `lineage`
+    /// (see [`Codec::seal_with_at`]).
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, KeyRing, Lineage};
+    /// # let codec = Codec::builder("sid").key_ring(KeyRing::ephemeral_for_development()).build()?;
+    /// let value = codec.seal_with(&DynamicSession::new(), &Lineage::new_for("user-1"))?;
+    /// let opened = codec.open::<DynamicSession>(&value)?;
+    /// assert_eq!(opened.identity.unwrap().subject.as_deref(), Some("user-1"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn seal_with<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+    ) -> Result<String> {
+        self.seal_with_at(session, lineage, now_unix(), random_nonce()?)
+    }
+
     /// Opens a cookie value at the current time.
     ///
     /// ```
@@ -244,6 +302,9 @@ impl fmt::Debug for Codec {
             .field("ring", &self.ring)
             .field("mode", &self.mode)
             .field("max_age", &self.max_age)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("write_identity", &self.write_identity)
+            .field("revocations", &self.revocations)
             .field("clock_skew", &self.clock_skew)
             .field("compression", &self.compression)
             .field("max_decompressed", &self.max_decompressed)
@@ -278,6 +339,10 @@ pub struct CodecBuilder {
     pub(crate) ring: Option<Arc<KeyRing>>,
     pub(crate) mode: Mode,
     pub(crate) max_age: Duration,
+    /// `None`: [`DEFAULT_MAX_LIFETIME`], or `max_age` when that is longer.
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) write_identity: bool,
+    pub(crate) revocations: Option<Arc<RevocationSet>>,
     pub(crate) clock_skew: Duration,
     pub(crate) compression: Compression,
     pub(crate) max_decompressed: usize,
@@ -337,6 +402,55 @@ impl CodecBuilder {
     /// ```
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
+        self
+    }
+
+    /// The absolute lifetime of a session (default 7 days, or `max_age`
+    /// when that is longer): a value whose
+    /// session was created longer ago than this is refused as
+    /// [`Error::LifetimeEnded`], whatever re-seals happened, so sliding
+    /// refresh cannot keep a (stolen) session alive forever. The Set-Cookie
+    /// Max-Age never exceeds what remains of it. It must be at least
+    /// `max_age` and at most [`MAX_LIFETIME`]. Applies to values with an
+    /// identity (sealed mode).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = sealed_session::Codec::builder("sid").max_lifetime(Duration::from_secs(12 * 3600));
+    /// ```
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Whether new values carry an identity (default `true`). Servers of a
+    /// version without identities refuse such values, so roll out in two
+    /// steps: first deploy this version with `write_identity(false)` on every
+    /// server (all of them then read both forms), then switch it on. Values
+    /// without identity keep opening either way.
+    ///
+    /// ```
+    /// let phase_one = sealed_session::Codec::builder("sid").write_identity(false);
+    /// ```
+    pub fn write_identity(mut self, write: bool) -> Self {
+        self.write_identity = write;
+        self
+    }
+
+    /// The revocation set checked after authentication, before a session is
+    /// handed out. Its retention must cover the absolute lifetime plus the
+    /// clock skew, so no entry is dropped while a value it matches could
+    /// still open.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use sealed_session::{Codec, RevocationSet};
+    /// let set = Arc::new(RevocationSet::new(Duration::from_secs(7 * 86_400 + 60)));
+    /// let codec = Codec::builder("sid").development_key().revocations(set).build()?;
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn revocations(mut self, set: Arc<RevocationSet>) -> Self {
+        self.revocations = Some(set);
         self
     }
 
@@ -470,6 +584,27 @@ impl CodecBuilder {
                 MAX_LIFETIME.as_secs()
             )));
         }
+        let lifetime = self
+            .max_lifetime
+            .unwrap_or(DEFAULT_MAX_LIFETIME.max(self.max_age));
+        let max_lifetime = lifetime.as_secs();
+        if lifetime < self.max_age || lifetime > MAX_LIFETIME {
+            return Err(Error::config(format!(
+                "max_lifetime ({max_lifetime} s) must be at least max_age ({max_age} s) and at \
+                 most 400 days: raise max_lifetime or lower max_age"
+            )));
+        }
+        if let Some(set) = &self.revocations {
+            let needed = max_lifetime.saturating_add(clock_skew);
+            if set.retention().as_secs() < needed {
+                return Err(Error::config(format!(
+                    "the revocation set keeps entries for {} s, less than max_lifetime plus \
+                     clock_skew ({needed} s): a revoked session could open again once its \
+                     entry is dropped; create the set with a retention of at least {needed} s",
+                    set.retention().as_secs()
+                )));
+            }
+        }
         if let Compression::Zstd { level } = self.compression {
             if !(1..=19).contains(&level) {
                 return Err(Error::config("zstd level must be between 1 and 19"));
@@ -524,6 +659,9 @@ impl CodecBuilder {
             per_key,
             mode: self.mode,
             max_age,
+            max_lifetime,
+            write_identity: self.write_identity,
+            revocations: self.revocations,
             clock_skew,
             compression: self.compression,
             max_decompressed: self.max_decompressed,

@@ -102,6 +102,20 @@ pub enum Error {
     /// The request carries no cookie with the session's name: it has no
     /// session (not an attack, not worth logging).
     NoCookie,
+    /// The session has outlived its absolute lifetime
+    /// ([`CodecBuilder::max_lifetime`](crate::CodecBuilder::max_lifetime)),
+    /// counted from its creation whatever re-seals happened since.
+    LifetimeEnded {
+        /// When the session was created, Unix seconds.
+        created_at: u64,
+        /// The current time used for the check, Unix seconds.
+        now: u64,
+    },
+    /// The session authenticated but is revoked: the request has no session.
+    Revoked {
+        /// What revoked it.
+        reason: crate::revocation::set::Revoked,
+    },
     /// The operating system's random number generator failed, so no nonce
     /// could be drawn and nothing was sealed (a server problem, never the
     /// client's).
@@ -231,6 +245,15 @@ impl fmt::Display for Error {
             Error::NoCookie => {
                 f.write_str("the request carries no session cookie: treat it as having no session")
             }
+            Error::LifetimeEnded { created_at, now } => write!(
+                f,
+                "session was created at {created_at} and has outlived its absolute lifetime \
+                 (now is {now}, Unix seconds): the user must sign in again"
+            ),
+            Error::Revoked { reason } => write!(
+                f,
+                "session is revoked ({reason}): treat the request as having no session"
+            ),
             Error::RandomUnavailable => f.write_str(
                 "the operating system's random number generator failed, so nothing was sealed: \
                  check that getrandom(2) or /dev/urandom is available to the process (seccomp \

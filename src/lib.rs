@@ -50,10 +50,11 @@ mod revocation;
 pub use crate::core::compression::Compression;
 pub use crate::core::dictionary::{Dictionary, DictionaryId, MAX_DICTIONARY_SIZE};
 pub use crate::core::format::{KEY_LEN, NONCE_LEN};
+pub use crate::core::identity::{Identity, Lineage, SessionId, MAX_SUBJECT_LEN, SESSION_ID_LEN};
 pub use crate::core::inspect::{inspect, Inspection};
 pub use codec::{
     Codec, CodecBuilder, Mode, Opened, Reseal, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE,
-    DEFAULT_MAX_DECOMPRESSED, DEFAULT_REFRESH_AFTER, MAX_LIFETIME,
+    DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LIFETIME, DEFAULT_REFRESH_AFTER, MAX_LIFETIME,
 };
 pub use cookie::SameSite;
 pub use error::{Error, Result};
@@ -78,6 +79,7 @@ pub use keys::config::KeyRingConfig;
 pub use keys::derivation::derive_key;
 pub use keys::key::{Key, KeyId};
 pub use keys::ring::{KeyRing, KeyRingBuilder, KeyState};
+pub use revocation::set::{Revocation, RevocationSet, Revoked};
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;

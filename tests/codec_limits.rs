@@ -74,6 +74,7 @@ fn max_age_beyond_what_browsers_keep_is_refused() {
 #[test]
 fn the_longest_allowed_max_age_seals_values_that_open() {
     let codec = builder().max_age(MAX_LIFETIME).build().expect("400 days");
+    assert_eq!(codec.max_age(), MAX_LIFETIME.as_secs());
     let value = codec
         .seal_at(&DynamicSession::new(), NOW, NONCE)
         .expect("seal");

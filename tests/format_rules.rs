@@ -436,9 +436,11 @@ fn dictionary_id_hashes_the_whole_trained_file() {
 
 #[test]
 fn json_below_64_bytes_is_never_compressed() {
+    // Without an identity block, so the flags byte shows only the body.
     let codec = Codec::builder(NAME)
         .key_ring(ring())
         .compression(Compression::Zstd { level: 19 })
+        .write_identity(false)
         .build()
         .unwrap();
     // `{"a":"` + n × 'a' + `"}`: 8 + n bytes, very compressible.
@@ -466,9 +468,11 @@ fn padding_always_adds_the_marker_so_a_full_bucket_grows_by_one_bucket() {
         .compression(Compression::Off)
         .max_age(Duration::from_secs(MAX_AGE))
         .pad_to_multiple_of(64)
+        .write_identity(false)
         .build()
         .unwrap();
-    // flags (1) + issued_at (5) + max_age (2) + JSON: 8 + 8 + n bytes.
+    // flags (1) + issued_at (5) + max_age (2) + JSON: 8 + 8 + n bytes (no
+    // identity block).
     let session = |n: usize| json_of(&format!(r#"{{"a":"{}"}}"#, "a".repeat(n)));
     let padded_len = |n: usize| unseal_raw(&codec.seal_at(&session(n), NOW, NONCE).unwrap()).len();
     assert_eq!(padded_len(47), 64, "63 bytes + marker fill one bucket");
@@ -579,6 +583,7 @@ fn cookie_limit_counts_name_and_value_at_encode_and_the_value_alone_at_decode() 
         .key_ring(ring())
         .compression(Compression::Off)
         .max_age(Duration::from_secs(MAX_AGE))
+        .write_identity(false)
         .build()
         .unwrap();
     assert_eq!(

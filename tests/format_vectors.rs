@@ -13,7 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use sealed_session::{Codec, Compression, Dictionary, DynamicSession, Key, KeyRing, Mode};
+use sealed_session::{
+    Codec, Compression, Dictionary, DynamicSession, Identity, Key, KeyId, KeyRing, Lineage, Mode,
+    SessionId,
+};
 use sha2::{Digest, Sha256};
 use xaes_256_gcm::aead::{AeadInOut, KeyInit};
 use xaes_256_gcm::Xaes256Gcm;
@@ -35,6 +38,9 @@ struct Vector {
     json: &'static str,
     /// Raw-content zstd dictionary (body encoding 2), if any.
     dictionary: Option<&'static str>,
+    /// `None`: sealed without an identity block (`write_identity(false)`);
+    /// `Some(subject)`: a new session with that subject (`""` for none).
+    identity: Option<&'static str>,
     expected: &'static str,
 }
 
@@ -60,6 +66,7 @@ const VECTORS: &[Vector] = &[
         max_age: 3600,
         json: r#"{"csrf":"n2GDiUX4P3VhlZMB","user":42}"#,
         dictionary: None,
+        identity: None,
         expected: concat!(
             "AW4_bW9AQUJDREVGR0hJSktMTU5PUFFSU1RVVld-QaQcSvX1ZUKEQP7MXMrUEnf-kHLigxaBoW0x",
             "GWEKGihIoehx2i66f1K-SOothXb_NSTrGgplV5pzT3Gk",
@@ -77,6 +84,7 @@ const VECTORS: &[Vector] = &[
         max_age: 86_400,
         json: TYPICAL_JSON,
         dictionary: None,
+        identity: None,
         expected: concat!(
             "AW4_bW-goaKjpKWmp6ipqqusra6vsLGys7S1trfNbPEyFdFuuePFhQIwLd4B0qOoBtaYfUMayjLD",
             "B7zBtP84t_VCF2ZTpmdtahLgSD2RBSN6A8IA0tyR13WgCTR5aRSjx8sgik6c-NlHCoZHcGgjnH5a",
@@ -103,6 +111,7 @@ const VECTORS: &[Vector] = &[
         max_age: 600,
         json: r#"{"theme":"dark","user":7}"#,
         dictionary: None,
+        identity: None,
         expected: concat!(
             "ARWm2jsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAG2hUD65B4zcoUF5_fz_4coEYGXJCmOo_MjkKJm",
             "vnNjT7J_ud-18zbgDttil5K2Kyq1DIw2biUTDTK2OCR2MdJPzW6QriahNkt078zHqLjXyg",
@@ -120,6 +129,7 @@ const VECTORS: &[Vector] = &[
         max_age: 31_536_000,
         json: r#"{"csrf":"Kmh5oObdeUqVydd9","lang":"de-CH","theme":"dark"}"#,
         dictionary: None,
+        identity: None,
         expected: concat!(
             "AhWm2jsAAAAAZVPxAAAAAABnNSSAYsUzmvHjGXv7ismzoTJ5qBNiYohPoeicAK23htnzEul7ImNz",
             "cmYiOiJLbWg1b09iZGVVcVZ5ZGQ5IiwibGFuZyI6ImRlLUNIIiwidGhlbWUiOiJkYXJrIn0",
@@ -137,6 +147,7 @@ const VECTORS: &[Vector] = &[
         max_age: 86_400,
         json: TYPICAL_JSON,
         dictionary: Some(DICTIONARY),
+        identity: None,
         expected: concat!(
             "AW4_bW_w8fLz9PX29_j5-vv8_f7_AAECAwQFBgcPR2I4Pz8oLS9Q5RyyXFvQNiAnnf9TYlnKdhul",
             "4qXVTIazhJRXhzrx7QAzO6rU4v83imAj-1XVHtugoDmm171SU_0YrUz210HiPPeIDjkwCzF-iyp4",
@@ -146,6 +157,48 @@ const VECTORS: &[Vector] = &[
             "nT7j_-gF9MgIGs6fZmUhoNEWBQVVTGbfn9G1Ks-PTJ92Ry9x3EI6VFPdhiObINalzVZPWzBNxZcC",
             "r5HzP1jhJk9p8PefcF5k1gfXB5PfK65RbRJ2Y53KrMBhA6Q-xosPPtFHRhqfuDzKVmdhGUh0YXX0",
             "F1Jla7GLuJrhlRs7o98JCBq90NLgL6eupZ_69YyvmmH0ueMj5fqR-aQ",
+        ),
+    },
+    Vector {
+        label: "v1 sealed with an identity, small JSON stored as is",
+        key_hex: KEY_A,
+        nonce_hex: "606162636465666768696a6b6c6d6e6f7071727374757677",
+        cookie_name: "session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 1 },
+        pad_to: None,
+        now: 1_700_000_000,
+        max_age: 3600,
+        json: r#"{"cart":[3,1],"user":42}"#,
+        dictionary: None,
+        identity: Some(""),
+        expected: "AW4_bW9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dncc1hoWAKCcyqBdIyQCmaSyc6JQPwEk9B-JtD5lCPy0hs1tqZW0FnWLPyDRDH1fyBtnzWEs0jJBgndn06UdK0O2o9sOx9Y",
+    },
+    Vector {
+        label: "v1 sealed with an identity and a subject, typical session compressed with zstd",
+        key_hex: KEY_B,
+        nonce_hex: "78797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f",
+        cookie_name: "__Secure-session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 1 },
+        pad_to: None,
+        now: 1_733_400_000,
+        max_age: 86_400,
+        json: TYPICAL_JSON,
+        dictionary: None,
+        identity: Some("842753582"),
+        expected: concat!(
+            "ARWm2jt4eXp7fH1-f4CBgoOEhYaHiImKi4yNjo-TxUmzwCOlY3sgncFUvUq3YbsxxERya_TRymyX",
+            "0E58LeXSFgMiJVd0taX467BAeXRW5A6AzKuhOYj1a_mjYLe9a-Ugb-IFNEmrChke-9BUnONHD11q",
+            "lLJmOcNfM6f56otiAVeJ_i3IrXkLOVFPGlGhkFEzWnF2hcuuBFdCDjxLtQU5Hdus7_Qq6U1ZjI3y",
+            "Zadj3pBny8FBX8wi-fAYh6dQzxozQqBovtj649lZtxUqdg-Z0WFlJ0RDRsD9hO6YSsTmVaRl_CyH",
+            "XPIRfoKWXSEod8rI_6kKWBoXwRJiH8rpyEamu0ipe7BpdHnYMAPYaKM2d3WPWF2gCb2KWOvhCP-c",
+            "QrZRPwBd0RN6oqA-8HaOWtdz5O6Z_sw9_cs-YG_EG36IoZzzKS-oCLjUnUggHPF1lLkMBGTOKZaN",
+            "HGwjUDFTnybn2zokVMetltRBY2QYyaxx3ZVl1NMHFfKRjhaxZmXSHSs_iGhH3vFiyBYEA4UY5HNe",
+            "3nyHlzJh8euCf0VPqBXVWjX1cao8x4N3J3HsdJ3hdtGBBR0iRcY-OiyeTxvh_UQT_3ul1OcOgPcR",
+            "G_NRkq-Tch8pZikkG_Hj6dQGCENp1E4Ld7w6H7LHAH4AkUIniAQkyPkqsjgUu_dS3q-SWGY1pPwD",
+            "SFDLtUBqjoY9MnSopVe2be2JKjMnTZ4Anx8kQqHrPEpYDGeyWqaDjSd8tYDv-ctdLusJV6EKsT6o",
+            "WzSaAf2eKv8rvX-LESofmncZdEZnCzJsKtmJEq1CCg",
         ),
     },
 ];
@@ -163,7 +216,8 @@ fn codec(v: &Vector) -> Codec {
         .key_ring(KeyRing::from_keys([Key::from_bytes(key_bytes(v))]).unwrap())
         .mode(v.mode)
         .compression(v.compression)
-        .max_age(Duration::from_secs(v.max_age));
+        .max_age(Duration::from_secs(v.max_age))
+        .write_identity(v.identity.is_some());
     if let Some(bucket) = v.pad_to {
         builder = builder.pad_to_multiple_of(bucket);
     }
@@ -171,6 +225,13 @@ fn codec(v: &Vector) -> Codec {
         builder = builder.dictionaries([Dictionary::from_bytes(dictionary).unwrap()]);
     }
     builder.build().unwrap()
+}
+
+fn lineage(v: &Vector) -> Lineage {
+    match v.identity {
+        Some(subject) if !subject.is_empty() => Lineage::new_for(subject),
+        _ => Lineage::new(),
+    }
 }
 
 fn session(v: &Vector) -> DynamicSession {
@@ -189,7 +250,7 @@ fn session(v: &Vector) -> DynamicSession {
 fn vectors_seal_to_the_exact_value() {
     for v in VECTORS {
         let value = codec(v)
-            .seal_at(&session(v), v.now, nonce_bytes(v))
+            .seal_with_at(&session(v), &lineage(v), v.now, nonce_bytes(v))
             .unwrap();
         assert_eq!(value, v.expected, "{}", v.label);
     }
@@ -205,6 +266,18 @@ fn vectors_open_back_to_the_json() {
         assert_eq!(opened.issued_at, v.now, "{}", v.label);
         assert_eq!(opened.expires_at, v.now + v.max_age, "{}", v.label);
         assert_eq!(opened.key_id, Key::from_bytes(key_bytes(v)).id());
+        match (v.identity, &opened.identity) {
+            (None, None) => {}
+            (Some(subject), Some(identity)) => {
+                let d = independent_decode(v);
+                assert_eq!(d.identity.as_ref(), Some(identity), "{}", v.label);
+                assert_eq!(identity.created_at, v.now, "{}", v.label);
+                assert_eq!(identity.origin_key, opened.key_id, "{}", v.label);
+                let expected = Some(subject).filter(|s| !s.is_empty());
+                assert_eq!(identity.subject.as_deref(), expected, "{}", v.label);
+            }
+            (expected, got) => panic!("{}: identity {expected:?}, opened {got:?}", v.label),
+        }
     }
 }
 
@@ -222,6 +295,12 @@ fn vectors_cover_every_body_encoding() {
         .iter()
         .any(|d| d.version == 1 && d.flags & 0x03 == 2));
     assert!(decoded.iter().any(|d| d.version == 2));
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x18 == 0x08));
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x18 == 0x18));
 }
 
 #[test]
@@ -247,6 +326,7 @@ struct Decoded {
     issued_at: u64,
     expires_at: u64,
     json: String,
+    identity: Option<Identity>,
 }
 
 fn key_id(key: &[u8; 32]) -> [u8; 4] {
@@ -297,9 +377,15 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
         )
         .expect("authentic");
     let flags = plaintext[0];
-    assert_eq!(flags & !0x07, 0, "reserved flags");
+    assert_eq!(flags & !0x1f, 0, "reserved flags");
     let (issued_at, rest) = varint(&plaintext[1..]);
     let (max_age, rest) = varint(rest);
+    let (identity, rest) = if flags & 0x08 != 0 {
+        decode_identity(key, name, &nonce, issued_at, flags & 0x10 != 0, rest)
+    } else {
+        assert_eq!(flags & 0x10, 0, "a subject needs an identity");
+        (None, rest)
+    };
     let mut body = rest;
     if flags & 0x04 != 0 {
         let end = body.iter().rposition(|&b| b != 0).unwrap();
@@ -347,7 +433,63 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
         issued_at,
         expires_at: issued_at + max_age,
         json: String::from_utf8(json).unwrap(),
+        identity,
     }
+}
+
+/// The signing key of FORMAT.md ("Derived keys"): HKDF-SHA256 of the key.
+fn signing_key(key: &[u8; 32]) -> [u8; 32] {
+    let mut signing_key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(b"sealed-session/v1"), key)
+        .expand(b"sealed-session/v1/signed-cookie-mac", &mut signing_key)
+        .unwrap();
+    signing_key
+}
+
+/// The identity block (FORMAT.md, "Identity"), and a check that a new
+/// session's id is the keyed function of the nonce FORMAT.md gives.
+fn decode_identity<'a>(
+    key: &[u8; 32],
+    name: &str,
+    nonce: &[u8; 24],
+    issued_at: u64,
+    with_subject: bool,
+    rest: &'a [u8],
+) -> (Option<Identity>, &'a [u8]) {
+    let session_id: [u8; 16] = rest[..16].try_into().unwrap();
+    let (age, rest) = varint(&rest[16..]);
+    let origin: [u8; 4] = rest[..4].try_into().unwrap();
+    let mut rest = &rest[4..];
+    let subject = if with_subject {
+        let len = usize::from(rest[0]);
+        assert!((1..=64).contains(&len), "subject length");
+        let subject = std::str::from_utf8(&rest[1..1 + len]).unwrap().to_owned();
+        rest = &rest[1 + len..];
+        Some(subject)
+    } else {
+        None
+    };
+    if age == 0 {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&signing_key(key)).unwrap();
+        mac.update(&u16::try_from(name.len()).unwrap().to_be_bytes());
+        mac.update(name.as_bytes());
+        mac.update(b"\0session id\0");
+        mac.update(nonce);
+        assert_eq!(
+            &mac.finalize().into_bytes()[..16],
+            &session_id,
+            "a new session's id"
+        );
+    }
+    let session_id = SessionId::from_bytes(session_id);
+    let origin_key: KeyId = origin
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    let identity = Identity::new(session_id, issued_at - age, origin_key, subject);
+    (Some(identity), rest)
 }
 
 /// The body is exactly one zstd frame: the first frame (magic put back)
@@ -370,11 +512,7 @@ fn independent_decoder_refuses_a_second_frame() {
 
 fn decode_signed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {
     assert!(raw.len() >= 53);
-    let mut signing_key = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(b"sealed-session/v1"), key)
-        .expand(b"sealed-session/v1/signed-cookie-mac", &mut signing_key)
-        .unwrap();
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&signing_key).unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&signing_key(key)).unwrap();
     mac.update(&u16::try_from(name.len()).unwrap().to_be_bytes());
     mac.update(name.as_bytes());
     mac.update(&raw[..21]);
@@ -386,5 +524,6 @@ fn decode_signed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {
         issued_at: u64::from_be_bytes(raw[5..13].try_into().unwrap()),
         expires_at: u64::from_be_bytes(raw[13..21].try_into().unwrap()),
         json: String::from_utf8(raw[53..].to_vec()).unwrap(),
+        identity: None,
     }
 }

@@ -3,6 +3,7 @@
 //! mode (`signed.rs`), so that neither depends on the other for it.
 
 use crate::codec::Reseal;
+use crate::core::identity::Identity;
 use crate::keys::key::KeyId;
 
 /// Where the authenticated JSON is: a range of the decoded buffer (stored
@@ -19,4 +20,7 @@ pub(crate) struct Authentic {
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) reseal: Option<Reseal>,
+    /// The session's identity (sealed mode; `None` for values sealed without
+    /// one and for signed-only values).
+    pub(crate) identity: Option<Identity>,
 }

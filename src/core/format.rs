@@ -60,8 +60,15 @@ pub(crate) const FLAG_BODY_ZSTD: u8 = 1;
 pub(crate) const FLAG_BODY_ZSTD_DICT: u8 = 2;
 /// Flags byte: the body is followed by 0x80 and zero or more 0x00 bytes.
 pub(crate) const FLAG_PADDED: u8 = 0b0000_0100;
+/// Flags byte: an identity block follows the two varints (FORMAT.md,
+/// "Identity").
+pub(crate) const FLAG_IDENTITY: u8 = 0b0000_1000;
+/// Flags byte: the identity block ends with a subject (only with
+/// `FLAG_IDENTITY`).
+pub(crate) const FLAG_SUBJECT: u8 = 0b0001_0000;
 /// Every other bit is reserved and must be zero.
-pub(crate) const FLAG_KNOWN: u8 = FLAG_COMPRESSION_MASK | FLAG_PADDED;
+pub(crate) const FLAG_KNOWN: u8 =
+    FLAG_COMPRESSION_MASK | FLAG_PADDED | FLAG_IDENTITY | FLAG_SUBJECT;
 
 /// The public part of a sealed value, readable without any key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub(crate) mod authentic;
 pub(crate) mod compression;
 pub(crate) mod dictionary;
 pub(crate) mod format;
+pub(crate) mod identity;
 pub(crate) mod inspect;
 pub(crate) mod seal;
 pub(crate) mod signed;

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use base64::Engine as _;
+use hmac::Mac;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xaes_256_gcm::aead::AeadInOut;
@@ -15,12 +16,17 @@ use crate::core::compression::{self, Compression, MIN_COMPRESS_LEN};
 use crate::core::dictionary::{Dictionary, DictionaryId, DICTIONARY_ID_LEN};
 use crate::core::format::{
     put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
-    FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN,
-    TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
+    FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_IDENTITY, FLAG_KNOWN, FLAG_PADDED,
+    FLAG_SUBJECT, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
+};
+use crate::core::identity::{
+    put_identity, take_identity, Identity, Lineage, SessionId, SESSION_ID_LEN,
 };
 use crate::core::signed;
 use crate::error::{Error, Result};
 use crate::keys::key::KeyId;
+use crate::keys::ring::KeyState;
+use crate::revocation::set::Revoked;
 
 thread_local! {
     /// Per-thread buffers for sealing (the JSON, then header || plaintext ||
@@ -114,8 +120,33 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<String> {
-        let value = with_json(session, |json, buf| {
-            self.seal_json_into(json, now, nonce, buf)
+        self.seal_with_at(session, &Lineage::new(), now, nonce)
+    }
+
+    /// [`Codec::seal_at`] with the session's identity taken from `lineage`:
+    /// [`Lineage::New`] mints one (at sign-in, with the user as subject),
+    /// [`Lineage::Continue`] carries the identity of the opened session
+    /// (every other re-seal: see [`Opened::lineage`]).
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, Key, KeyRing, Lineage};
+    /// let codec = Codec::builder("sid")
+    ///     .key_ring(KeyRing::from_keys([Key::from_bytes([1; 32])])?)
+    ///     .build()?;
+    /// let value = codec.seal_with_at(&DynamicSession::new(), &Lineage::new_for("u-7"), 1_000, [0; 24])?;
+    /// let identity = codec.open_at::<DynamicSession>(&value, 1_000)?.identity.unwrap();
+    /// assert_eq!(identity.subject.as_deref(), Some("u-7"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn seal_with_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<String> {
+        let (value, _) = with_json(session, |json, buf| {
+            self.seal_json_into(json, lineage, now, nonce, buf)
         })?;
         let size = self.name.len() + value.len();
         let limit = self.cookie.max_cookie_size;
@@ -131,14 +162,17 @@ impl Codec {
 
     /// Seals already-serialized JSON without the cookie size check (the
     /// cookie layer checks, or chunks, the result), using `buf` as the work
-    /// buffer.
+    /// buffer. Returns the value and the lifetime written into it (the
+    /// configured `max_age`, shortened to what remains of the session's
+    /// absolute lifetime).
     pub(crate) fn seal_json_into(
         &self,
         json: &[u8],
+        lineage: &Lineage,
         now: u64,
         nonce: [u8; NONCE_LEN],
         buf: &mut Vec<u8>,
-    ) -> Result<String> {
+    ) -> Result<(String, u64)> {
         // What this codec cannot open, it does not seal: a long,
         // compressible session (a return URL, a search term) would otherwise
         // become a short cookie that every later request refuses.
@@ -150,14 +184,74 @@ impl Codec {
             });
         }
         match self.mode {
-            Mode::Sealed => self.seal_sealed(json, now, nonce, buf),
-            Mode::SignedOnly => signed::sign(self, json, now),
+            Mode::Sealed if self.write_identity => {
+                let identity = self.identity_for(lineage, now, &nonce)?;
+                let max_age = self.lifetime_left(&identity, now)?;
+                let value = self.seal_sealed(json, Some(&identity), max_age, now, nonce, buf)?;
+                Ok((value, max_age))
+            }
+            Mode::Sealed => {
+                let value = self.seal_sealed(json, None, self.max_age, now, nonce, buf)?;
+                Ok((value, self.max_age))
+            }
+            Mode::SignedOnly => Ok((signed::sign(self, json, now)?, self.max_age)),
+        }
+    }
+
+    /// The identity to seal: minted for a new session (the session id is a
+    /// keyed function of the nonce, so sealing stays a pure function of its
+    /// inputs and the id stays unknown without the key), or carried.
+    fn identity_for(
+        &self,
+        lineage: &Lineage,
+        now: u64,
+        nonce: &[u8; NONCE_LEN],
+    ) -> Result<Identity> {
+        match lineage {
+            Lineage::New { subject } => {
+                let mut mac = (*self.primary_per_key()?.mac).clone();
+                // 0x00 after the name: no signed-only MAC input (0x02 there)
+                // can collide with this one.
+                mac.update(b"\x00session id\x00");
+                mac.update(nonce);
+                let digest = mac.finalize().into_bytes();
+                let mut id = [0u8; SESSION_ID_LEN];
+                id.copy_from_slice(digest.get(..SESSION_ID_LEN).unwrap_or(&[0; SESSION_ID_LEN]));
+                Ok(Identity {
+                    session_id: SessionId(id),
+                    created_at: now,
+                    origin_key: self.ring.primary_id(),
+                    subject: subject.clone(),
+                })
+            }
+            Lineage::Continue(identity) => {
+                let mut identity = identity.clone();
+                // A server whose clock is behind the creating server's may
+                // re-seal a session "created in the future": clamp.
+                identity.created_at = identity.created_at.min(now);
+                Ok(identity)
+            }
+        }
+    }
+
+    /// The lifetime to seal with: `max_age`, but never past the end of the
+    /// session's absolute lifetime.
+    fn lifetime_left(&self, identity: &Identity, now: u64) -> Result<u64> {
+        let end = identity.created_at.saturating_add(self.max_lifetime);
+        match end.checked_sub(now) {
+            Some(left) if left > 0 => Ok(left.min(self.max_age)),
+            _ => Err(Error::LifetimeEnded {
+                created_at: identity.created_at,
+                now,
+            }),
         }
     }
 
     fn seal_sealed(
         &self,
         json: &[u8],
+        identity: Option<&Identity>,
+        max_age: u64,
         now: u64,
         nonce: [u8; NONCE_LEN],
         buf: &mut Vec<u8>,
@@ -172,7 +266,14 @@ impl Codec {
         let flags_at = buf.len();
         buf.push(FLAG_BODY_JSON);
         put_varint(buf, now);
-        put_varint(buf, self.max_age);
+        put_varint(buf, max_age);
+        let mut identity_flags = 0;
+        if let Some(identity) = identity {
+            identity_flags |= FLAG_IDENTITY;
+            if put_identity(buf, identity, now)? {
+                identity_flags |= FLAG_SUBJECT;
+            }
+        }
         let mut flags = match self.compression {
             Compression::Zstd { level } if json.len() >= MIN_COMPRESS_LEN => {
                 self.compress_body(json, level, buf)?
@@ -190,7 +291,7 @@ impl Codec {
             buf.resize(HEADER_LEN + padded, 0);
         }
         if let Some(f) = buf.get_mut(flags_at) {
-            *f = flags;
+            *f = flags | identity_flags;
         }
         let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
         let nonce_ref = header
@@ -282,6 +383,9 @@ impl Codec {
                 (Mode::SignedOnly, Some(VERSION_SIGNED)) => signed::verify(self, raw, now)?,
                 _ => return Err(Error::malformed("unknown format version")),
             };
+            if let Some(identity) = &opened.identity {
+                self.check_identity(identity, now)?;
+            }
             let json = match opened.json {
                 Json::Range(start, end) => raw.get(start..end).unwrap_or(&[]),
                 Json::Decompressed => plain.as_slice(),
@@ -293,8 +397,33 @@ impl Codec {
                 issued_at: opened.issued_at,
                 expires_at: opened.expires_at,
                 reseal: opened.reseal,
+                identity: opened.identity,
             })
         })
+    }
+
+    /// The checks an identity makes possible, after authentication and the
+    /// expiry check: the absolute lifetime, the origin key's state, and the
+    /// revocation set.
+    fn check_identity(&self, identity: &Identity, now: u64) -> Result<()> {
+        let end = identity.created_at.saturating_add(self.max_lifetime);
+        if now >= end.saturating_add(self.clock_skew) {
+            return Err(Error::LifetimeEnded {
+                created_at: identity.created_at,
+                now,
+            });
+        }
+        if self.ring.state_of(identity.origin_key) == Some(KeyState::Revoked) {
+            return Err(Error::Revoked {
+                reason: Revoked::OriginKey,
+            });
+        }
+        if let Some(revocations) = &self.revocations {
+            if let Some(reason) = revocations.check(identity) {
+                return Err(Error::Revoked { reason });
+            }
+        }
+        Ok(())
     }
 
     fn open_sealed(&self, raw: &mut [u8], now: u64, plain: &mut Vec<u8>) -> Result<Authentic> {
@@ -326,6 +455,14 @@ impl Codec {
         let (issued_at, rest) = take_varint(rest)?;
         let (max_age, rest) = take_varint(rest)?;
         let expires_at = self.check_time(issued_at, max_age, now)?;
+        let (identity, rest) = match (flags & FLAG_IDENTITY != 0, flags & FLAG_SUBJECT != 0) {
+            (true, with_subject) => {
+                let (identity, rest) = take_identity(rest, issued_at, with_subject)?;
+                (Some(identity), rest)
+            }
+            (false, true) => return Err(Error::malformed("subject without identity")),
+            (false, false) => (None, rest),
+        };
         let mut body = rest;
         if flags & FLAG_PADDED != 0 {
             let marker = body
@@ -370,9 +507,11 @@ impl Codec {
         let reseal = match self.reseal_reason(key_id, issued_at, max_age, now) {
             Some(Reseal::NotPrimaryKey) => Some(Reseal::NotPrimaryKey),
             _ if old_dictionary => Some(Reseal::OldDictionary),
+            None if identity.is_none() && self.write_identity => Some(Reseal::AddIdentity),
             other => other,
         };
         Ok(Authentic {
+            identity,
             json,
             key_id,
             issued_at,

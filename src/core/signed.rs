@@ -72,6 +72,7 @@ pub(crate) fn verify(codec: &Codec, raw: &[u8], now: u64) -> Result<Authentic> {
         .ok_or_else(|| Error::malformed("expires before it was issued"))?;
     codec.check_time(issued_at, max_age, now)?;
     Ok(Authentic {
+        identity: None,
         json: Json::Range(SIGNED_JSON_OFFSET, raw.len()),
         key_id,
         issued_at,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::codec::{now_unix, random_nonce, Codec};
 use crate::core::format::NONCE_LEN;
+use crate::core::identity::Lineage;
 use crate::core::seal::with_json;
 use crate::error::{Error, Result};
 use crate::http::cookie_options::{decimal_len, CookieOptions, DomainSetting};
@@ -161,17 +162,7 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
-        let domain = match &self.cookie.domain {
-            DomainSetting::HostOnly => None,
-            DomainSetting::Fixed(domain) => Some(domain.as_str()),
-            DomainSetting::Rule(_) => {
-                return Err(Error::config(
-                    "the cookie domain is derived from each request's host: call \
-                     encode_for_host with the request's Host header",
-                ))
-            }
-        };
-        self.encode_with_domain(session, domain, now, nonce)
+        self.encode_with_at(session, &Lineage::new(), None, now, nonce)
     }
 
     /// [`Codec::encode`] for a request to `host` (its `Host` header, port
@@ -213,8 +204,86 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
-        let domain = self.domain_for(host)?;
-        self.encode_with_domain(session, domain.as_deref(), now, nonce)
+        self.encode_with_at(session, &Lineage::new(), Some(host), now, nonce)
+    }
+
+    /// [`Codec::encode`] with the session's identity taken from `lineage`:
+    /// [`Lineage::Continue`] with the opened session's identity for every
+    /// re-seal ([`Opened::lineage`](crate::Opened::lineage)), so its id,
+    /// creation time (the absolute lifetime) and subject carry over;
+    /// [`Lineage::New`] at sign-in. `encode` itself starts a new session.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, Lineage};
+    /// let codec = Codec::builder("s").development_key().build()?;
+    /// let cookies = codec.encode_with(&DynamicSession::new(), &Lineage::new_for("user-7"))?;
+    /// assert_eq!(cookies.len(), 1);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_with<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+    ) -> Result<SetCookies> {
+        self.encode_with_at(session, lineage, None, now_unix(), random_nonce()?)
+    }
+
+    /// [`Codec::encode_with`] for a request to `host` (see
+    /// [`Codec::encode_for_host`]).
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, Lineage};
+    /// let codec = Codec::builder("s").development_key().domain("example.com").build()?;
+    /// let cookies = codec.encode_with_for_host(&DynamicSession::new(), &Lineage::new(), "a.example.com")?;
+    /// assert!(cookies.iter().next().unwrap().contains("; Domain=example.com"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_with_for_host<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+        host: &str,
+    ) -> Result<SetCookies> {
+        self.encode_with_at(session, lineage, Some(host), now_unix(), random_nonce()?)
+    }
+
+    /// The pure core of every `encode` method: `lineage` as in
+    /// [`Codec::encode_with`], `host` as in [`Codec::encode_for_host`]
+    /// (`None` for a codec whose domain does not depend on the request), at
+    /// time `now` with the given nonce.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, Lineage};
+    /// let codec = Codec::builder("s").development_key().build()?;
+    /// let a = codec.encode_with_at(&DynamicSession::new(), &Lineage::new(), None, 1_000, [1; 24])?;
+    /// let b = codec.encode_with_at(&DynamicSession::new(), &Lineage::new(), None, 1_000, [1; 24])?;
+    /// assert_eq!(a.iter().next(), b.iter().next(), "deterministic given time and nonce");
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn encode_with_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+        host: Option<&str>,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SetCookies> {
+        let derived;
+        let domain = match (host, &self.cookie.domain) {
+            (Some(host), _) => {
+                derived = self.domain_for(host)?;
+                derived.as_deref()
+            }
+            (None, DomainSetting::HostOnly) => None,
+            (None, DomainSetting::Fixed(domain)) => Some(domain.as_str()),
+            (None, DomainSetting::Rule(_)) => {
+                return Err(Error::config(
+                    "the cookie domain is derived from each request's host: call \
+                     encode_for_host with the request's Host header",
+                ))
+            }
+        };
+        self.encode_with_domain(session, lineage, domain, now, nonce)
     }
 
     /// `Set-Cookie` header values that delete the session: the cookie and
@@ -294,16 +363,20 @@ impl Codec {
     fn encode_with_domain<T: Serialize + ?Sized>(
         &self,
         session: &T,
+        lineage: &Lineage,
         domain: Option<&str>,
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
-        let value = with_json(session, |json, buf| {
-            self.seal_json_into(json, now, nonce, buf)
+        let (value, lifetime) = with_json(session, |json, buf| {
+            self.seal_json_into(json, lineage, now, nonce, buf)
         })?;
         let pieces = split_value(&self.name, &value, &self.cookie)?;
         let used = pieces.len();
-        let max_age = self.max_age.saturating_sub(self.clock_skew).max(1);
+        // Below the sealed lifetime (which the absolute lifetime may have
+        // shortened) by the clock skew, so the browser drops the cookie
+        // before any server would refuse it.
+        let max_age = lifetime.saturating_sub(self.clock_skew).max(1);
         let mut headers = Vec::with_capacity(self.cookie.max_chunks.max(used));
         for (name, value) in pieces {
             headers.push(self.set_cookie(name, value, domain, Expiry::Lasts { max_age, now })?);

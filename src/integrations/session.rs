@@ -63,6 +63,7 @@ use serde_json::value::RawValue;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::{Codec, Opened, Reseal};
+use crate::core::identity::{Identity, Lineage};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::DomainSetting;
 use crate::http::set_cookie::SetCookies;
@@ -412,6 +413,11 @@ struct State<T> {
     start: Option<Start>,
     purged: bool,
     renewed: bool,
+    /// The opened session's identity, carried into every re-seal.
+    identity: Option<Identity>,
+    /// The subject a renewal gives the new session (`None`: keep the
+    /// current one).
+    renew_subject: Option<String>,
 }
 
 struct Shared<T> {
@@ -532,6 +538,8 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     start: None,
                     purged: false,
                     renewed: false,
+                    identity: None,
+                    renew_subject: None,
                 }),
             }),
         }
@@ -669,12 +677,18 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         state.info = None;
         state.start = None;
         state.renewed = false;
+        state.identity = None;
+        state.renew_subject = None;
         state.purged = true;
     }
 
-    /// Seals the session afresh in this response (new issued-at, current
-    /// primary key, new nonce), changed or not; nothing when there is no
-    /// session. Call it when the user signs in.
+    /// Seals the session afresh in this response as a **new session**: a new
+    /// session id, created now, originating from the current primary key
+    /// (same subject as before), changed or not; nothing when there is no
+    /// session. Call it when the user signs in and when their privileges
+    /// change, so a session id planted before sign-in (session fixation)
+    /// never becomes an authenticated one. See also
+    /// [`renew_for`](Self::renew_for).
     ///
     /// ```
     /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
@@ -689,6 +703,44 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// ```
     pub fn renew(&self) {
         self.loaded().renewed = true;
+    }
+
+    /// [`renew`](Self::renew), and the new session belongs to `subject` (a
+    /// user id, at most [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN) bytes):
+    /// call it at sign-in, so that revoking the subject ("sign out
+    /// everywhere") ends this session too.
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// handle.set(DynamicSession::new());
+    /// handle.renew_for("user-42");
+    /// let cookies = handle.finish(None)?.expect("a seal");
+    /// let pair = cookies.iter().next().unwrap().split(';').next().unwrap().to_owned();
+    /// let next = SessionHandle::<DynamicSession>::from_cookie_header(&settings, pair, false);
+    /// assert_eq!(next.identity().unwrap().subject.as_deref(), Some("user-42"));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn renew_for(&self, subject: impl Into<String>) {
+        let mut state = self.loaded();
+        state.renewed = true;
+        state.renew_subject = Some(subject.into());
+    }
+
+    /// The identity of the session opened from the cookie: its id, creation
+    /// time, origin key and subject (`None` without a valid cookie, for a
+    /// value sealed without identity, or after [`purge`](Self::purge)).
+    ///
+    /// ```
+    /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// # let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let handle = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", false);
+    /// assert!(handle.identity().is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn identity(&self) -> Option<Identity> {
+        self.loaded().identity.clone()
     }
 
     /// What is known about the session opened from the cookie (`None`
@@ -735,6 +787,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
             // Never accessed (a purge drops the loader).
             return Ok(None);
         }
+        let lineage = lineage(&state);
         let mut json = None;
         if let (Some(start), Some(session)) = (&state.start, &state.session) {
             let now = serde_json::value::to_raw_value(session).map_err(|e| Error::serialize(&e))?;
@@ -743,7 +796,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                 Start::Absent | Start::Unknown => false,
             };
             if !unchanged {
-                return seal(codec, now, host).map(Some);
+                return seal(codec, now, &lineage, host).map(Some);
             }
             json = Some(now);
         }
@@ -762,7 +815,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     None => serde_json::value::to_raw_value(session)
                         .map_err(|e| Error::serialize(&e))?,
                 };
-                return seal(codec, json, host).map(Some);
+                return seal(codec, json, &lineage, host).map(Some);
             }
         }
         if state.clearable && self.shared.settings.inner.clear_invalid {
@@ -785,6 +838,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                         expires_at: opened.expires_at,
                         reseal: opened.reseal,
                     });
+                    state.identity = opened.identity;
                     state.session = Some(opened.session);
                 }
                 Err(err) => {
@@ -895,15 +949,36 @@ fn clearable(err: &Error) -> bool {
             | Error::RevokedKey { .. }
             | Error::RetiredKey { .. }
             | Error::Expired { .. }
+            | Error::LifetimeEnded { .. }
+            | Error::Revoked { .. }
             | Error::TooLarge { .. }
     )
 }
 
+/// Where the identity of the next seal comes from: a renewal starts a new
+/// session (keeping the subject unless a new one was given), an opened
+/// session carries its identity, anything else is a new session.
+fn lineage<T>(state: &State<T>) -> Lineage {
+    let current_subject = || state.identity.as_ref().and_then(|i| i.subject.clone());
+    match (&state.identity, state.renewed) {
+        (_, true) => Lineage::New {
+            subject: state.renew_subject.clone().or_else(current_subject),
+        },
+        (Some(identity), false) => Lineage::Continue(identity.clone()),
+        (None, false) => Lineage::new(),
+    }
+}
+
 /// Seals serialized JSON (the raw value is written as it is) and wipes it.
-fn seal(codec: &Codec, json: Box<RawValue>, host: Option<&str>) -> Result<SetCookies> {
+fn seal(
+    codec: &Codec,
+    json: Box<RawValue>,
+    lineage: &Lineage,
+    host: Option<&str>,
+) -> Result<SetCookies> {
     let result = match &codec.cookie.domain {
-        DomainSetting::Rule(_) => codec.encode_for_host(&*json, require_host(host)?),
-        DomainSetting::HostOnly | DomainSetting::Fixed(_) => codec.encode(&*json),
+        DomainSetting::Rule(_) => codec.encode_with_for_host(&*json, lineage, require_host(host)?),
+        DomainSetting::HostOnly | DomainSetting::Fixed(_) => codec.encode_with(&*json, lineage),
     };
     let mut text: Box<str> = json.into();
     text.zeroize();

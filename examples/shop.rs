@@ -4,8 +4,15 @@
 //! `Domain=shop.test`, so every subdomain and every copy of the server that
 //! holds the same keys sees the same session, with no session store.
 //!
+//! The session comes from the crate's axum integration: a
+//! `SealedSessionLayer<ShopSession>` around the routes, and handlers that
+//! take `SealedSession<ShopSession>`. The layer opens the cookie only when a
+//! handler asks, writes it only when the session changed or must be
+//! re-sealed (older key, sliding refresh), and answers 413 when the cart no
+//! longer fits in the cookie.
+//!
 //! ```text
-//! cargo run --example shop -- --insecure --listen 127.0.0.1:8080
+//! cargo run --example shop --features axum -- --insecure --listen 127.0.0.1:8080
 //! ```
 //!
 //! Options (all optional):
@@ -23,16 +30,22 @@
 //!   when set, otherwise a publicly known development key, announced loudly.
 //! - `--no-domain`: leave the Domain attribute out (a host-only cookie), to
 //!   see the session stop following the user across subdomains.
+//!
+//! `GET /api/state` answers with the user, the cart, the server id, the
+//! session id and the key that opened the request's cookie (both null
+//! without a valid cookie) and the primary key id.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use sealed_session::{Codec, Key, KeyRing, Opened};
+use sealed_session::{
+    Codec, Error, Key, KeyId, KeyRing, SealedSession, SealedSessionLayer, SessionHandle,
+};
 use serde::{Deserialize, Serialize};
 
 /// Development key: publicly known (it is in this file), so it protects
@@ -50,6 +63,9 @@ pub struct ShopSession {
     pub cart: Vec<String>,
 }
 
+/// The extractor every handler takes.
+type Session = SealedSession<ShopSession>;
+
 /// How the server was started.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -66,16 +82,19 @@ pub struct Config {
     pub server_id: String,
 }
 
-/// Shared state of the handlers.
+/// Shared state of the handlers, and the session layer.
 pub struct Shop {
-    codec: Codec,
+    sessions: SealedSessionLayer<ShopSession>,
+    primary_key_id: KeyId,
     site: String,
+    secure: bool,
     server_id: String,
 }
 
 impl Shop {
-    /// Builds the codec from the configuration and key ring.
-    pub fn new(config: &Config, ring: KeyRing) -> Result<Self, sealed_session::Error> {
+    /// Builds the codec and the session layer from the configuration and
+    /// key ring.
+    pub fn new(config: &Config, ring: KeyRing) -> Result<Self, Error> {
         // The `__Secure-` prefix makes browsers refuse the cookie unless it
         // is Secure and set over HTTPS; it cannot be used without Secure.
         let name = if config.secure {
@@ -87,9 +106,25 @@ impl Shop {
         if let Some(domain) = &config.domain {
             builder = builder.domain(domain);
         }
+        let codec = builder.build()?;
+        let primary_key_id = codec.key_ring().primary_id();
+        let sessions = SealedSessionLayer::new(codec).on_unsealable(|_, err| match err {
+            Error::TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the cart is full: remove something first\n",
+            )
+                .into_response(),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the session could not be saved\n",
+            )
+                .into_response(),
+        });
         Ok(Shop {
-            codec: builder.build()?,
+            sessions,
+            primary_key_id,
             site: config.site.clone(),
+            secure: config.secure,
             server_id: config.server_id.clone(),
         })
     }
@@ -98,6 +133,7 @@ impl Shop {
 /// The routes. Every path answers on every host; `/` shows the page of the
 /// subdomain the request was sent to.
 pub fn router(shop: Arc<Shop>) -> Router {
+    let sessions = shop.sessions.clone();
     Router::new()
         .route("/", get(page))
         .route("/sign-in", post(sign_in))
@@ -107,72 +143,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/api/sign-in", post(api_sign_in))
         .route("/api/cart", post(api_add_to_cart))
         .with_state(shop)
-}
-
-/// The session read from one request, and what to write back.
-struct Exchange {
-    opened: Option<Opened<ShopSession>>,
-    session: Option<ShopSession>,
-}
-
-impl Exchange {
-    fn read(shop: &Shop, headers: &HeaderMap) -> Self {
-        // Every Cookie header field (HTTP/2 may send one per cookie), as
-        // bytes: another site's non-ASCII cookie is skipped, not a reason
-        // to lose the session. An invalid cookie (tampered, expired, unknown
-        // key) is simply no session; the codec logs the reason at debug
-        // level.
-        let opened = shop
-            .codec
-            .session_fields::<ShopSession>(headers.get_all(header::COOKIE));
-        let session = opened.as_ref().map(|o| o.session.clone());
-        Exchange { opened, session }
-    }
-
-    fn session_mut(&mut self) -> &mut ShopSession {
-        self.session.get_or_insert_with(ShopSession::default)
-    }
-
-    /// Set-Cookie headers: only when the session changed or must be
-    /// re-sealed (opened by a non-primary key, or due for a sliding refresh).
-    /// `None` when the session could not be sealed (too large).
-    fn set_cookies(&self, shop: &Shop) -> Option<Vec<String>> {
-        let before = self.opened.as_ref().map(|o| &o.session);
-        let reseal = self.opened.as_ref().is_some_and(|o| o.needs_reseal());
-        match &self.session {
-            None if before.is_some() => Some(shop.codec.removal().into_iter().collect()),
-            Some(session) if reseal || Some(session) != before => {
-                match shop.codec.encode(session) {
-                    Ok(cookies) => Some(cookies.into_iter().collect()),
-                    Err(err) => {
-                        log::warn!("session not saved: {err}");
-                        None
-                    }
-                }
-            }
-            _ => Some(Vec::new()),
-        }
-    }
-
-    fn finish(&self, shop: &Shop, response: impl IntoResponse) -> Response {
-        let Some(cookies) = self.set_cookies(shop) else {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the cart is full: remove something first\n",
-            )
-                .into_response();
-        };
-        let mut response = response.into_response();
-        for cookie in cookies {
-            match HeaderValue::from_str(&cookie) {
-                Ok(value) => {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
-        response
-    }
+        .layer(sessions)
 }
 
 #[derive(Deserialize)]
@@ -185,102 +156,89 @@ struct ItemForm {
     item: String,
 }
 
-fn back_to_page() -> impl IntoResponse {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")])
+/// The answer to a form field that is not 1 to 64 characters long (once
+/// trimmed).
+type BadRequest = (StatusCode, &'static str);
+
+fn back_to_page() -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
 }
 
-fn clean(text: &str) -> Option<String> {
+fn field(text: &str, error: &'static str) -> Result<String, BadRequest> {
     let text = text.trim();
-    (!text.is_empty() && text.len() <= 64).then(|| text.to_owned())
-}
-
-async fn sign_in(
-    State(shop): State<Arc<Shop>>,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
-) -> Response {
-    let mut exchange = Exchange::read(&shop, &headers);
-    let Some(user) = clean(&form.username) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "a user name has 1 to 64 characters\n",
-        )
-            .into_response();
-    };
-    exchange.session_mut().user = Some(user);
-    exchange.finish(&shop, back_to_page())
-}
-
-async fn sign_out(State(shop): State<Arc<Shop>>) -> Response {
-    // Always expire the cookie, even one this server cannot open: the
-    // removal repeats Domain and Path, or the browser would keep it.
-    let mut response = back_to_page().into_response();
-    for cookie in shop.codec.removal() {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    if text.is_empty() || text.len() > 64 {
+        return Err((StatusCode::BAD_REQUEST, error));
     }
-    response
+    Ok(text.to_owned())
 }
 
-async fn add_to_cart(
-    State(shop): State<Arc<Shop>>,
-    headers: HeaderMap,
-    Form(form): Form<ItemForm>,
-) -> Response {
-    let mut exchange = Exchange::read(&shop, &headers);
-    let Some(item) = clean(&form.item) else {
-        return (StatusCode::BAD_REQUEST, "an item has 1 to 64 characters\n").into_response();
-    };
-    exchange.session_mut().cart.push(item);
-    exchange.finish(&shop, back_to_page())
+/// Signs the user in: a new session (a new id, so an id planted before
+/// sign-in never becomes a signed-in one) owned by the user.
+fn sign_in_as(session: &Session, form: &SignInForm) -> Result<(), BadRequest> {
+    let user = field(&form.username, "a user name has 1 to 64 characters\n")?;
+    session.renew_for(user.clone());
+    session.update(|s| s.user = Some(user));
+    Ok(())
 }
 
-fn state_json(shop: &Shop, exchange: &Exchange) -> Json<serde_json::Value> {
-    let session = exchange.session.clone().unwrap_or_default();
+fn add_item(session: &Session, form: &ItemForm) -> Result<(), BadRequest> {
+    let item = field(&form.item, "an item has 1 to 64 characters\n")?;
+    session.update(|s| s.cart.push(item));
+    Ok(())
+}
+
+async fn sign_in(session: Session, Form(form): Form<SignInForm>) -> Result<Response, BadRequest> {
+    sign_in_as(&session, &form)?;
+    Ok(back_to_page())
+}
+
+async fn sign_out(session: Session) -> Response {
+    // Expires the cookie and any chunks, with the same Domain and Path,
+    // even one this server cannot open.
+    session.purge();
+    back_to_page()
+}
+
+async fn add_to_cart(session: Session, Form(form): Form<ItemForm>) -> Result<Response, BadRequest> {
+    add_item(&session, &form)?;
+    Ok(back_to_page())
+}
+
+/// The state as JSON. `key_id` and `session_id` describe the cookie the
+/// request carried (null: no valid cookie), not the one the response sets.
+fn state_json(shop: &Shop, session: &SessionHandle<ShopSession>) -> Response {
+    let ShopSession { user, cart } = session.get().unwrap_or_default();
     Json(serde_json::json!({
-        "user": session.user,
-        "cart": session.cart,
+        "user": user,
+        "cart": cart,
         "server_id": shop.server_id,
-        // The key that opened the request's cookie (null: no valid cookie).
-        "key_id": exchange.opened.as_ref().map(|o| o.key_id.to_string()),
-        "primary_key_id": shop.codec.key_ring().primary_id().to_string(),
+        "session_id": session.identity().map(|i| i.session_id.to_string()),
+        "key_id": session.info().map(|i| i.key_id.to_string()),
+        "primary_key_id": shop.primary_key_id.to_string(),
     }))
+    .into_response()
 }
 
-async fn api_state(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
-    let exchange = Exchange::read(&shop, &headers);
-    exchange.finish(&shop, state_json(&shop, &exchange))
+async fn api_state(State(shop): State<Arc<Shop>>, session: Session) -> Response {
+    state_json(&shop, &session)
 }
 
 async fn api_sign_in(
     State(shop): State<Arc<Shop>>,
-    headers: HeaderMap,
+    session: Session,
     Form(form): Form<SignInForm>,
-) -> Response {
-    let mut exchange = Exchange::read(&shop, &headers);
-    let Some(user) = clean(&form.username) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "a user name has 1 to 64 characters\n",
-        )
-            .into_response();
-    };
-    exchange.session_mut().user = Some(user);
-    exchange.finish(&shop, state_json(&shop, &exchange))
+) -> Result<Response, BadRequest> {
+    sign_in_as(&session, &form)?;
+    Ok(state_json(&shop, &session))
 }
 
 async fn api_add_to_cart(
     State(shop): State<Arc<Shop>>,
-    headers: HeaderMap,
+    session: Session,
     Form(form): Form<ItemForm>,
-) -> Response {
-    let mut exchange = Exchange::read(&shop, &headers);
-    let Some(item) = clean(&form.item) else {
-        return (StatusCode::BAD_REQUEST, "an item has 1 to 64 characters\n").into_response();
-    };
-    exchange.session_mut().cart.push(item);
-    exchange.finish(&shop, state_json(&shop, &exchange))
+) -> Result<Response, BadRequest> {
+    add_item(&session, &form)?;
+    Ok(state_json(&shop, &session))
 }
 
 /// Which of the three sites a Host header names.
@@ -318,15 +276,10 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn page(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
-    let exchange = Exchange::read(&shop, &headers);
+async fn page(State(shop): State<Arc<Shop>>, session: Session, headers: HeaderMap) -> Html<String> {
     let (site, port) = site_of(&shop, &headers);
-    let session = exchange.session.clone().unwrap_or_default();
-    let scheme = if shop.codec_is_secure() {
-        "https"
-    } else {
-        "http"
-    };
+    let session = session.get().unwrap_or_default();
+    let scheme = if shop.secure { "https" } else { "http" };
     let base = &shop.site;
     let user = match &session.user {
         Some(user) => format!(
@@ -373,13 +326,7 @@ async fn page(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
          <p><small>served by {server}</small></p></body></html>",
         server = escape(&shop.server_id),
     );
-    exchange.finish(&shop, Html(html))
-}
-
-impl Shop {
-    fn codec_is_secure(&self) -> bool {
-        self.codec.name().starts_with("__Secure-")
-    }
+    Html(html)
 }
 
 /// Where the keys come from, in order: `--keys-file`, `SEALED_SESSION_KEYS`,
@@ -485,7 +432,7 @@ async fn main() {
     println!(
         "shop listening on http://{address} (server id {}, primary key {}); open http://{}:{}/",
         config.server_id,
-        shop.codec.key_ring().primary_id(),
+        shop.primary_key_id,
         config.site,
         address.port()
     );

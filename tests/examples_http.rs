@@ -1,10 +1,13 @@
 //! Drives the axum demo shop and the actix-web example over real HTTP on
 //! 127.0.0.1: their routers run in this process on a port picked by the OS,
-//! and a small HTTP/1.1 client with a cookie jar plays the browser.
+//! and a small HTTP/1.1 client with a cookie jar plays the browser. The
+//! shop needs the `axum` feature, the actix example the `actix` feature.
+#![cfg(any(feature = "axum", feature = "actix"))]
 
 #[path = "e2e/support.rs"]
 mod support;
 
+#[cfg(feature = "axum")]
 #[allow(dead_code)]
 #[path = "../examples/shop.rs"]
 mod shop;
@@ -15,11 +18,10 @@ mod shop;
 mod actix;
 
 use std::net::{SocketAddr, TcpListener};
+#[cfg(feature = "axum")]
 use std::sync::Arc;
 
-#[cfg(feature = "actix")]
-use sealed_session::Codec;
-use sealed_session::{Key, KeyRing};
+use sealed_session::{Codec, Key, KeyRing};
 use support::{request, CookieJar, Response};
 
 fn key(tag: u8) -> Key {
@@ -28,6 +30,7 @@ fn key(tag: u8) -> Key {
 
 /// Serves the shop with `keys` (text form) on a fresh port, in the
 /// background for the rest of the test process.
+#[cfg(feature = "axum")]
 fn serve_shop(keys: &str, server_id: &str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -76,6 +79,7 @@ impl Client {
     }
 }
 
+#[cfg(feature = "axum")]
 #[test]
 fn shop_shares_one_session_across_subdomains() {
     let addr = serve_shop(&key(1).to_base64url(), "one");
@@ -164,6 +168,7 @@ fn shop_shares_one_session_across_subdomains() {
     assert_eq!(state["cart"], serde_json::json!([]));
 }
 
+#[cfg(feature = "axum")]
 #[test]
 fn shop_treats_an_invalid_cookie_as_no_session() {
     let addr = serve_shop(&key(2).to_base64url(), "two");
@@ -191,6 +196,7 @@ fn shop_treats_an_invalid_cookie_as_no_session() {
     assert_eq!(state["user"], serde_json::Value::Null);
 }
 
+#[cfg(feature = "axum")]
 #[test]
 fn shop_reseals_a_cookie_opened_by_a_non_primary_key() {
     let (old, new) = (key(4), key(5));
@@ -229,6 +235,90 @@ fn shop_reseals_a_cookie_opened_by_a_non_primary_key() {
     assert!(
         response.set_cookies().is_empty(),
         "already under the primary"
+    );
+}
+
+#[cfg(feature = "axum")]
+#[test]
+fn shop_starts_a_new_session_owned_by_the_user_at_sign_in() {
+    let addr = serve_shop(&key(9).to_base64url(), "nine");
+    let mut client = Client {
+        addr,
+        jar: CookieJar::default(),
+    };
+    let session_id = |client: &mut Client| {
+        client.send("GET", "shop.test", "/api/state", None).json()["session_id"].clone()
+    };
+    assert_eq!(
+        session_id(&mut client),
+        serde_json::Value::Null,
+        "no cookie, no session"
+    );
+
+    client.send(
+        "POST",
+        "cart.shop.test",
+        "/api/cart",
+        Some(&[("item", "tea")]),
+    );
+    let anonymous = session_id(&mut client);
+    assert!(
+        anonymous
+            .as_str()
+            .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{anonymous}"
+    );
+    assert_eq!(
+        session_id(&mut client),
+        anonymous,
+        "a read keeps the session"
+    );
+
+    client.send(
+        "POST",
+        "account.shop.test",
+        "/api/sign-in",
+        Some(&[("username", "ida")]),
+    );
+    let signed_in = client.send("GET", "shop.test", "/api/state", None).json();
+    assert_ne!(
+        signed_in["session_id"], anonymous,
+        "sign-in starts a new session"
+    );
+    assert_eq!(signed_in["user"], "ida");
+    assert_eq!(
+        signed_in["cart"],
+        serde_json::json!(["tea"]),
+        "the cart is kept"
+    );
+    client.send(
+        "POST",
+        "cart.shop.test",
+        "/api/cart",
+        Some(&[("item", "mug")]),
+    );
+    let state = client.send("GET", "shop.test", "/api/state", None).json();
+    assert_eq!(
+        state["session_id"], signed_in["session_id"],
+        "a change keeps the id"
+    );
+
+    // The user is the subject of the session, for "sign out everywhere".
+    let codec = Codec::builder("shop_session")
+        .key_ring(KeyRing::from_keys([key(9)]).expect("ring"))
+        .secure(false)
+        .build()
+        .expect("codec");
+    let cookie = client
+        .jar
+        .header_for("shop.test")
+        .expect("a session cookie");
+    let opened = codec.decode::<serde_json::Value>(&cookie).expect("opens");
+    let identity = opened.identity.expect("an identity");
+    assert_eq!(identity.subject.as_deref(), Some("ida"));
+    assert_eq!(
+        Some(identity.session_id.to_string().as_str()),
+        state["session_id"].as_str()
     );
 }
 
@@ -315,6 +405,7 @@ fn with_non_ascii_neighbours(client: &Client, host: &str) -> String {
     format!("pref=café; {cookies}; note=naïve")
 }
 
+#[cfg(feature = "axum")]
 #[test]
 fn shop_keeps_the_session_next_to_a_non_ascii_cookie() {
     let addr = serve_shop(&key(7).to_base64url(), "seven");

@@ -79,7 +79,12 @@ pub use keys::config::KeyRingConfig;
 pub use keys::derivation::derive_key;
 pub use keys::key::{Key, KeyId};
 pub use keys::ring::{KeyRing, KeyRingBuilder, KeyState};
+#[cfg(feature = "redis")]
+pub use revocation::redis::{
+    RedisOptions, RedisRevocations, RedisSyncError, StartupPolicy, DEFAULT_KEY_PREFIX,
+};
 pub use revocation::set::{Revocation, RevocationSet, Revoked};
+pub use revocation::text::MAX_REVOCATION_TIME;
 
 /// A session without a fixed type: a JSON object.
 pub type DynamicSession = serde_json::Map<String, serde_json::Value>;

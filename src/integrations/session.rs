@@ -29,7 +29,12 @@
 //!   two tabs at once) belongs in a database, not in the session.
 //! - **[`purge`](SessionHandle::purge) only clears the cookie in this
 //!   browser.** A copy of the cookie taken earlier still opens until it
-//!   expires (or its key is revoked): signing out does not revoke anything.
+//!   expires or its absolute lifetime ends
+//!   ([`CodecBuilder::max_lifetime`](crate::CodecBuilder::max_lifetime)):
+//!   purging revokes nothing. To end the copies too, revoke the session id
+//!   ([`identity`](SessionHandle::identity)) in the codec's
+//!   [`RevocationSet`](crate::RevocationSet) (shared between servers through
+//!   Redis with the `redis` feature) when signing out.
 //!
 //! ```
 //! use std::sync::Arc;

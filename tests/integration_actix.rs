@@ -15,6 +15,10 @@ use sealed_session::actix::{SealedSession, SealedSessionExt, SealedSessionMiddle
 use sealed_session::{Codec, DomainRule, DynamicSession, Key, KeyRing, KeyState, ResealPolicy};
 use serde::{Deserialize, Serialize};
 
+#[path = "common/raw_http.rs"]
+mod raw_http;
+use raw_http::{cookie_line, parse_reply, request_bytes, Reply};
+
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Counter {
     count: u64,
@@ -166,36 +170,6 @@ fn serve_middleware(middleware: SealedSessionMiddleware<Counter>) -> SocketAddr 
     serve!(move || App::new().wrap(middleware.clone()).configure(routes))
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn set_cookies(&self) -> Vec<&str> {
-        self.all("set-cookie")
-    }
-
-    /// The Cookie header a browser would send back (removals left out).
-    fn cookie(&self) -> String {
-        self.set_cookies()
-            .iter()
-            .filter(|c| !c.contains("Max-Age=0"))
-            .map(|c| c.split(';').next().unwrap())
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
 /// Sends one request; `headers` are raw header lines (bytes, so a test can
 /// send non-ASCII or repeated fields).
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&[u8]]) -> Reply {
@@ -203,47 +177,12 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&[u8]]) -> Rep
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut out = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
-    if !headers
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with(b"host:"))
-    {
-        out.extend_from_slice(b"Host: localhost\r\n");
-    }
-    for line in headers {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"Content-Length: 0\r\nConnection: close\r\n\r\n");
-    stream.write_all(&out).unwrap();
+    stream
+        .write_all(&request_bytes(method, path, headers, ""))
+        .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-fn cookie_line(cookie: &str) -> Vec<u8> {
-    format!("Cookie: {cookie}").into_bytes()
+    parse_reply(raw)
 }
 
 /// A session cookie (name=value) sealed by `codec`.

@@ -19,6 +19,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/raw_http.rs"]
+mod raw_http;
+use raw_http::{parse_reply, request_bytes, Reply};
+
 const PASSWORD: &str = "correct horse battery staple";
 
 #[derive(Clone)]
@@ -193,36 +197,6 @@ async fn serve(codec: Codec) -> SocketAddr {
     addr
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn set_cookies(&self) -> Vec<&str> {
-        self.all("set-cookie")
-    }
-
-    /// The Cookie header a browser would send next (removals left out).
-    fn cookie(&self) -> String {
-        self.set_cookies()
-            .iter()
-            .filter(|c| !c.contains("Max-Age=0"))
-            .map(|c| c.split(';').next().unwrap())
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
 /// One HTTP/1.1 request over a fresh connection; `cookie` is the Cookie
 /// header ("" for none), `form` a urlencoded body.
 async fn request(addr: SocketAddr, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
@@ -238,43 +212,20 @@ async fn request_to(
     cookie: &str,
     form: &str,
 ) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    let host_line = format!("Host: {host}").into_bytes();
+    let cookie_line = format!("Cookie: {cookie}").into_bytes();
+    let mut headers: Vec<&[u8]> = vec![&host_line];
     if !cookie.is_empty() {
-        out.push_str(&format!("Cookie: {cookie}\r\n"));
+        headers.push(&cookie_line);
     }
-    if !form.is_empty() {
-        out.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
-    ));
-    stream.write_all(out.as_bytes()).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&request_bytes(method, path, &headers, form))
+        .await
+        .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    parse_reply(raw)
 }
 
 fn credentials(password: &str) -> String {

@@ -43,6 +43,14 @@
 //! revoked; [`StartAndRetry`](StartupPolicy::StartAndRetry) starts with what
 //! the set already holds and loads it in the background once Redis answers.
 //! Later, the server keeps answering from memory while reconnecting.
+//!
+//! A load adds what Redis holds to what the set holds and removes nothing
+//! but expired entries: nothing un-revokes a session, so a Redis that lost
+//! its data (restarted without persistence) does not bring revoked sessions
+//! back on the servers that knew them. Servers started after such a loss do
+//! not know the lost entries: run Redis with persistence (`appendonly yes`).
+//! To undo a mistaken revocation, remove its entry from Redis and restart
+//! the servers.
 //! [`last_sync_age`](RedisRevocations::last_sync_age) tells a health check
 //! how stale the set may be: `None` until the first full load, then the time
 //! since the last load or the last answered ping on the subscription.
@@ -434,7 +442,8 @@ impl RedisRevocations {
         options: RedisOptions,
     ) -> Result<Self, RedisSyncError> {
         options.check()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| RedisSyncError::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| RedisSyncError::NoRuntime)?;
         let client = Client::open(url).map_err(|_| RedisSyncError::BadUrl)?;
         let shared = Arc::new(Shared {
             set,
@@ -673,10 +682,11 @@ impl Shared {
             .map_err(|e| unreachable(&e))?;
         self.flush_pending(&mut connection).await?;
         let loaded = self.load(&mut connection).await?;
-        *lock(&self.connection) = Some(connection);
+        // The sync time first: whoever sees the connection sees a time.
         *lock(&self.last_sync) = Some(Instant::now());
+        *lock(&self.connection) = Some(connection);
         log::info!(
-            "revocations: loaded {loaded} entries from Redis, following {}",
+            "revocations: in step with Redis ({loaded} entries), following {}",
             self.keys.channel
         );
         let (sink, stream) = pubsub.split();
@@ -702,8 +712,9 @@ impl Shared {
         Ok(())
     }
 
-    /// Drops expired entries in Redis, reads both sorted sets and replaces
-    /// the set's content with them. Returns the number of entries kept.
+    /// Drops expired entries in Redis, reads both sorted sets and adds them
+    /// to the set (see the module docs: a load never un-revokes). Returns
+    /// the number of entries the set holds.
     async fn load(&self, connection: &mut MultiplexedConnection) -> Result<usize, RedisSyncError> {
         let now = unix_now();
         self.trim(connection, now).await?;
@@ -754,7 +765,11 @@ impl Shared {
                 self.keys.subjects
             );
         }
-        self.set.replace_all(revocations, now);
+        for revocation in &revocations {
+            // Checked above: a valid subject, a time within bounds.
+            let _ = self.set.apply(revocation);
+        }
+        self.set.sweep(now);
         Ok(self.set.len())
     }
 

@@ -787,3 +787,129 @@ fn help_for_every_command() {
     let err = fails(run(&["frobnicate"], None, ""));
     assert!(err.contains("unknown command"), "{err}");
 }
+
+/// Runs `sealed-session revoke` with the given Redis variable (or none).
+fn revoke(args: &[&str], redis_var: Option<&str>) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .arg("revoke")
+        .args(args)
+        .env_remove(VAR)
+        .env_remove("SEALED_SESSION_REDIS")
+        .stdin(Stdio::null());
+    if let Some(url) = redis_var {
+        command.env("SEALED_SESSION_REDIS", url);
+    }
+    command.output().unwrap()
+}
+
+/// A local URL where nothing listens: the port was free a moment ago.
+fn dead_redis() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    format!("redis://127.0.0.1:{port}/")
+}
+
+#[test]
+fn revoke_checks_its_arguments_before_contacting_redis() {
+    let url = dead_redis();
+    let id = "000102030405060708090a0b0c0d0e0f";
+    let long_subject = "s".repeat(65);
+    let cases: [(Vec<&str>, &str); 12] = [
+        (vec!["--redis", &url], "needs --session ID"),
+        (
+            vec!["--redis", &url, "--session", id, "--subject", "u"],
+            "not both",
+        ),
+        (vec!["--redis", &url, "--session", "nope"], "32 hex digits"),
+        (
+            vec!["--redis", &url, "--session", &id[1..]],
+            "32 hex digits",
+        ),
+        (
+            vec!["--redis", &url, "--session", id, "--before", "5"],
+            "--before goes with --subject",
+        ),
+        (
+            vec!["--redis", &url, "--subject", "u", "--at", "5"],
+            "--at goes with --session",
+        ),
+        (
+            vec!["--redis", &url, "--session", id, "--at", "soon"],
+            "--at is a time in Unix seconds",
+        ),
+        (
+            vec!["--redis", &url, "--session", id, "--at", "-5"],
+            "--at is a time in Unix seconds",
+        ),
+        (
+            vec![
+                "--redis",
+                &url,
+                "--subject",
+                "u",
+                "--before",
+                "9007199254740992",
+            ],
+            "Unix seconds",
+        ),
+        (
+            vec!["--redis", &url, "--subject", &long_subject],
+            "1 to 64 bytes",
+        ),
+        (vec!["--session", id], "needs --redis URL"),
+        (
+            vec!["--redis", "http://example.com/", "--session", id],
+            "not a Redis URL",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = fails(revoke(&args, None));
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(
+            !err.contains("sssssss"),
+            "the subject is never echoed: {err}"
+        );
+    }
+    let err = fails(revoke(
+        &["--redis", &url, "--session", id, "--prefix", "a b"],
+        None,
+    ));
+    assert!(err.contains("key prefix"), "{err}");
+}
+
+#[test]
+fn revoke_reports_an_unreachable_redis() {
+    let url = dead_redis();
+    let id = "000102030405060708090a0b0c0d0e0f";
+    let err = fails(revoke(&["--redis", &url, "--session", id], None));
+    assert!(
+        err.contains("Redis is unreachable") && err.contains("nothing was written"),
+        "{err}"
+    );
+    // The URL may carry a password: it is never repeated.
+    let with_password = url.replace("redis://", "redis://:hunter2@");
+    let err = fails(revoke(&["--redis", &with_password, "--subject", "u"], None));
+    assert!(!err.contains("hunter2"), "{err}");
+    // The variable stands in for --redis.
+    let err = fails(revoke(&["--subject", "u"], Some(&url)));
+    assert!(err.contains("Redis is unreachable"), "{err}");
+}
+
+#[test]
+fn revoke_has_help() {
+    let out = ok(run(&["revoke", "--help"], None, ""));
+    for mention in [
+        "--session ID",
+        "--subject SUBJECT",
+        "--before TIME",
+        "SEALED_SESSION_REDIS",
+    ] {
+        assert!(out.contains(mention), "{out}");
+    }
+    assert_eq!(ok(run(&["help", "revoke"], None, "")), out);
+    let top = ok(run(&[], None, ""));
+    assert!(top.contains("sealed-session revoke --redis URL"), "{top}");
+}

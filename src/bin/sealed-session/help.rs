@@ -12,6 +12,8 @@ USAGE:
     sealed-session keys check [--keys-file PATH]
     sealed-session dict train --out FILE [--size BYTES] < sessions.jsonl
     sealed-session dict stats --dict FILE [--name NAME] < sessions.jsonl
+    sealed-session revoke --redis URL --session ID [--at TIME]
+    sealed-session revoke --redis URL --subject SUBJECT [--before TIME]
 
 KEYS:
     seal, open, inspect and `keys check` read the key ring from --keys-file PATH,
@@ -28,6 +30,11 @@ DICTIONARIES:
     Like keys, --dict FILE may be repeated: the first one seals, all of them
     open. A value names its dictionary, so keep an old dictionary until every
     session sealed with it has expired.
+
+REVOCATION:
+    `revoke` writes a revocation to the Redis that the servers follow (feature
+    `redis` of the library, RedisRevocations) and publishes it: every server
+    refuses the session, or every session of the subject, within moments.
 
 EXIT STATUS:
     0 on success. 1 on any failure: nothing on stdout, one `error:` line on stderr.
@@ -169,6 +176,35 @@ server (`--dict CURRENT --dict NEW`), then make it first, and drop the old one
 only after the longest session lifetime has passed.
 ";
 
+const REVOKE: &str = "\
+sealed-session revoke: revoke sessions on every server, through Redis
+
+USAGE:
+    sealed-session revoke --redis URL --session ID [--at TIME] [--prefix PREFIX]
+    sealed-session revoke --redis URL --subject SUBJECT [--before TIME] [--prefix PREFIX]
+
+Writes the revocation to Redis (sorted sets PREFIX:revoked-sessions and
+PREFIX:revoked-subjects) and publishes it on PREFIX:revocations, where every
+server running RedisRevocations with the same prefix applies it; a server that
+is disconnected loads it when it reconnects. Exit status 0 once it is written
+and published. The arguments are checked before Redis is contacted; if Redis
+cannot be reached, nothing is written and the exit status is 1.
+
+OPTIONS:
+    --redis URL         redis://[:PASSWORD@]HOST[:PORT][/DB]; or set
+                        SEALED_SESSION_REDIS, which keeps a password out of the
+                        process list (--redis wins)
+    --session ID        revoke one session: its id, 32 hex digits
+    --at TIME           with --session: revoked from this time, Unix seconds
+                        (default now)
+    --subject SUBJECT   revoke every session of this subject (the application's
+                        user id, 1 to 64 bytes), e.g. after a password change
+    --before TIME       with --subject: sessions created before this time, Unix
+                        seconds, are revoked (default now); a sign-in after it
+                        is not
+    --prefix PREFIX     key prefix the servers use (default sealed-session)
+";
+
 /// The help for `command`, or the overview.
 pub fn for_command(command: Option<&str>) -> String {
     match command {
@@ -178,6 +214,7 @@ pub fn for_command(command: Option<&str>) -> String {
         Some("inspect") => INSPECT,
         Some("keys") => KEYS,
         Some("dict") => DICT,
+        Some("revoke") => REVOKE,
         _ => TOP,
     }
     .to_owned()

@@ -1,6 +1,7 @@
 //! `sealed-session`: the operator's command-line tool. Generates keys, seals
-//! and opens session cookie values, inspects them, checks key rings, and
-//! trains and measures compression dictionaries.
+//! and opens session cookie values, inspects them, checks key rings,
+//! trains and measures compression dictionaries, and revokes sessions
+//! through Redis.
 //!
 //! Every command prints its result on stdout only when it succeeds; on any
 //! failure stdout stays empty, stderr gets exactly one line starting with
@@ -13,6 +14,7 @@
 mod args;
 mod dict;
 mod help;
+mod revoke;
 mod time;
 
 use std::io::{Read, Write};
@@ -80,6 +82,7 @@ fn run(argv: &[String]) -> Result<String, String> {
         "seal" => seal(rest),
         "open" => open(rest),
         "inspect" => inspect_command(rest),
+        "revoke" => revoke::revoke(rest),
         "keys" => match rest.split_first() {
             Some((sub, rest)) if sub == "check" => keys_check(rest),
             _ => Err("`keys` needs a subcommand: `sealed-session keys check`".to_owned()),
@@ -94,7 +97,7 @@ fn run(argv: &[String]) -> Result<String, String> {
         },
         other => Err(format!(
             "unknown command {other:?}; the commands are keygen, seal, open, inspect, \
-             `keys check`, `dict train` and `dict stats` (see `sealed-session --help`)"
+             `keys check`, `dict train`, `dict stats` and revoke (see `sealed-session --help`)"
         )),
     }
 }

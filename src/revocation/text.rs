@@ -262,7 +262,11 @@ mod tests {
         let full = "session 0123456789abcdef0123456789abcdef 1700000000";
         let time_starts = full.len() - "1700000000".len();
         for end in 0..full.len() {
-            assert_eq!(full[..end].parse::<Revocation>().is_ok(), end > time_starts, "{end}");
+            assert_eq!(
+                full[..end].parse::<Revocation>().is_ok(),
+                end > time_starts,
+                "{end}"
+            );
         }
         assert!(full.parse::<Revocation>().is_ok());
     }

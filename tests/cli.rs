@@ -597,6 +597,182 @@ fn inspect_without_and_with_keys() {
     fails(run(&["inspect"], None, ""));
 }
 
+/// The line of `report` that starts with `prefix`, without the prefix.
+fn line<'a>(report: &'a str, prefix: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {report}"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A codec for the cookie `session` over the keys (first one primary).
+fn library_codec(
+    bytes: &[u8],
+    configure: fn(sealed_session::CodecBuilder) -> sealed_session::CodecBuilder,
+) -> sealed_session::Codec {
+    let keys = bytes.iter().map(|&b| Key::from_bytes([b; 32]));
+    let ring = sealed_session::KeyRing::from_keys(keys).unwrap();
+    configure(sealed_session::Codec::builder("session").key_ring(ring))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn inspect_shows_the_session_identity() {
+    use sealed_session::Lineage;
+    let codec = library_codec(&[1], |b| b);
+    let value = codec
+        .seal_with(&session(), &Lineage::new_for("842753582"))
+        .unwrap();
+    let identity = codec
+        .open::<Value>(&value)
+        .unwrap()
+        .identity
+        .expect("an identity");
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(1)),
+        &value,
+    ));
+    assert_eq!(
+        line(&report, "session id: "),
+        identity.session_id.to_string()
+    );
+    assert_eq!(field(&report, "created at: "), identity.created_at);
+    assert!(
+        line(&report, "created at: ").ends_with("Z)"),
+        "the date too: {report}"
+    );
+    assert_eq!(line(&report, "origin key: "), id(1));
+    assert_eq!(line(&report, "subject: "), "842753582");
+    assert!(report.contains("reseal: no\n"), "{report}");
+    // Without --name it does not open, so nothing of the identity shows.
+    let no_name = ok(run(&["inspect"], Some(&key(1)), &value));
+    assert!(!no_name.contains("session id"), "{no_name}");
+
+    // Re-sealed under a new primary: the origin stays the old key.
+    let rotated = library_codec(&[2, 1], |b| b);
+    let opened = rotated.open::<Value>(&value).unwrap();
+    let resealed = rotated
+        .seal_with(&opened.session, &opened.lineage())
+        .unwrap();
+    let keys = format!("{},{}", key(2), key(1));
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&keys),
+        &resealed,
+    ));
+    assert!(
+        report.contains(&format!("opens: yes, with key {}", id(2))),
+        "{report}"
+    );
+    assert_eq!(line(&report, "origin key: "), id(1));
+    assert_eq!(
+        line(&report, "session id: "),
+        identity.session_id.to_string()
+    );
+    // With the old key revoked, it no longer opens, and says why.
+    let file = temp_file(
+        "revoked-origin",
+        &format!("primary {}\nrevoked {}\n", key(2), key(1)),
+    );
+    let report = ok(run(
+        &[
+            "inspect",
+            "--name",
+            "session",
+            "--keys-file",
+            file.to_str().unwrap(),
+        ],
+        None,
+        &resealed,
+    ));
+    assert!(
+        report.contains("opens: no (session is revoked (the key it was created under is revoked)"),
+        "{report}"
+    );
+    assert!(!report.contains("session id"), "{report}");
+
+    // No subject.
+    let anonymous = codec.seal(&session()).unwrap();
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(1)),
+        &anonymous,
+    ));
+    assert_eq!(line(&report, "subject: "), "none");
+    // A subject with a line break stays on its line.
+    let odd = codec
+        .seal_with(&session(), &Lineage::new_for("a\nreseal: no"))
+        .unwrap();
+    let report = ok(run(&["inspect", "--name", "session"], Some(&key(1)), &odd));
+    assert_eq!(line(&report, "subject: "), "a\\nreseal: no");
+    let reseal_lines = report.lines().filter(|l| l.starts_with("reseal: "));
+    assert_eq!(reseal_lines.count(), 1, "{report}");
+}
+
+#[test]
+fn inspect_reports_values_without_identity_and_ended_lifetimes() {
+    use sealed_session::Lineage;
+    use std::time::Duration;
+    // Sealed before identities were written.
+    let phase_one = library_codec(&[1], |b| b.write_identity(false));
+    let value = phase_one.seal(&session()).unwrap();
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(1)),
+        &value,
+    ));
+    assert!(
+        report.contains("session id: none (sealed before identities were written"),
+        "{report}"
+    );
+    assert!(
+        report.contains("reseal: yes (sealed without a session identity)"),
+        "{report}"
+    );
+    assert!(!report.contains("subject:"), "{report}");
+
+    // Signed-only values carry none.
+    let prefs = ok(run(
+        &["seal", "--name", "session", "--signed"],
+        Some(&key(1)),
+        "{\"theme\":\"dark\"}",
+    ));
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(1)),
+        prefs.trim_end(),
+    ));
+    assert!(
+        report.contains("session id: none (signed-only values carry no identity)"),
+        "{report}"
+    );
+
+    // Created eight days ago and sealed with a 30-day lifetime: not
+    // expired, but past the seven days the CLI's codec allows.
+    let lenient = library_codec(&[1], |b| b.max_age(Duration::from_secs(30 * 86_400)));
+    let created = now() - 8 * 86_400;
+    let old = lenient
+        .seal_with_at(&session(), &Lineage::new(), created, [5; 24])
+        .unwrap();
+    let report = ok(run(&["inspect", "--name", "session"], Some(&key(1)), &old));
+    assert_eq!(
+        field(
+            &report,
+            "opens: no (its absolute lifetime has ended: created at "
+        ),
+        created
+    );
+}
+
 // ---------------------------------------------------------------- signed-only
 
 #[test]

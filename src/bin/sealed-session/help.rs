@@ -119,8 +119,9 @@ USAGE:
 Without keys, prints what anyone can read: format version, key id and length
 (and, for signed-only values, the unverified times). With keys (SEALED_SESSION_KEYS
 or --keys-file), also the state of the key it names; with --name as well, whether
-it opens, issued-at, expires-at and whether it should be re-sealed. Never prints
-the session itself.
+it opens, issued-at, expires-at, whether it should be re-sealed, and its identity:
+session id, created-at, origin key (the key it was created under) and subject.
+Never prints the session itself.
 
 OPTIONS:
     --name NAME         cookie name, needed to authenticate the value

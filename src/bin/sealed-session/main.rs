@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sealed_session::{
-    inspect, Codec, Error, Key, KeyRing, KeyRingConfig, KeyState, Mode, Reseal, SameSite,
+    inspect, Codec, Error, Identity, Key, KeyRing, KeyRingConfig, KeyState, Mode, Reseal, SameSite,
     MAX_CHUNKS,
 };
 
@@ -301,6 +301,7 @@ fn inspect_command(args: &[String]) -> Result<String, String> {
                 None => "no",
                 Some(Reseal::NotPrimaryKey) => "yes (sealed under a key that is not primary)",
                 Some(Reseal::Refresh) => "yes (past the refresh share of its lifetime)",
+                Some(Reseal::AddIdentity) => "yes (sealed without a session identity)",
                 Some(_) => "yes",
             };
             out.push_str(&format!(
@@ -309,16 +310,45 @@ fn inspect_command(args: &[String]) -> Result<String, String> {
                 time::describe(opened.issued_at),
                 time::describe(opened.expires_at)
             ));
+            out.push_str(&describe_identity(opened.identity.as_ref(), info.mode));
         }
         Err(err) => out.push_str(&format!("opens: no ({})\n", open_failure(&err))),
     }
     Ok(out)
 }
 
+/// The identity lines of the inspect report: what an operator needs to
+/// revoke the session (its id, its subject) or to see which key it
+/// depends on (its origin).
+fn describe_identity(identity: Option<&Identity>, mode: Mode) -> String {
+    let Some(identity) = identity else {
+        return match mode {
+            Mode::SignedOnly => "session id: none (signed-only values carry no identity)\n",
+            _ => "session id: none (sealed before identities were written; a re-seal adds one)\n",
+        }
+        .to_owned();
+    };
+    // Any UTF-8 the application chose: escaped, so it stays on its line.
+    let subject = identity
+        .subject
+        .as_deref()
+        .map_or_else(|| "none".to_owned(), |s| s.escape_debug().to_string());
+    format!(
+        "session id: {}\ncreated at: {}\norigin key: {}\nsubject: {subject}\n",
+        identity.session_id,
+        time::describe(identity.created_at),
+        identity.origin_key
+    )
+}
+
 /// Why a value does not open, shortened for the inspect report.
 fn open_failure(err: &Error) -> String {
     match err {
         Error::Expired { expired_at, .. } => format!("expired at {}", time::describe(*expired_at)),
+        Error::LifetimeEnded { created_at, .. } => format!(
+            "its absolute lifetime has ended: created at {}",
+            time::describe(*created_at)
+        ),
         other => other.to_string(),
     }
 }

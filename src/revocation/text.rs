@@ -118,6 +118,7 @@ pub(crate) fn parse_time(text: &str) -> Result<u64> {
 
 /// Checks what a revocation names before it is written to a store: its
 /// time fits a sorted-set score and its subject is a valid subject.
+#[cfg(any(feature = "redis", test))]
 pub(crate) fn check_revocation(revocation: &Revocation) -> Result<()> {
     let time = match revocation {
         Revocation::Session { at, .. } => *at,

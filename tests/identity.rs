@@ -391,6 +391,7 @@ fn absolute_lifetime_ends_a_session_refreshed_every_hour() {
     let mut last_max_ages = Vec::new();
     let mut hour = 1;
     let ended_at = loop {
+        assert!(hour <= 8 * 24, "still re-sealed after eight days");
         let now = T0 + hour * HOUR;
         let opened = open(&codec, &value, now)
             .unwrap_or_else(|e| panic!("hour {hour}: refused before the end: {e}"));
@@ -455,6 +456,7 @@ fn a_value_that_outlives_the_lifetime_is_refused_as_lifetime_ended() {
     let mut value = lenient.seal_at(&session(), T0, nonce(0)).unwrap();
     let mut hour = 1;
     let refused_at = loop {
+        assert!(hour <= 8 * 24, "still opened after eight days");
         let now = T0 + hour * HOUR;
         match open(&strict, &value, now) {
             Ok(opened) => {

@@ -30,6 +30,13 @@
 //!   when set, otherwise a publicly known development key, announced loudly.
 //! - `--no-domain`: leave the Domain attribute out (a host-only cookie), to
 //!   see the session stop following the user across subdomains.
+//! - `--redis URL` (feature `redis`): take part in revocation. The shop
+//!   keeps a `RevocationSet` in memory, synchronized with every other copy
+//!   through Redis (`RedisRevocations`; it starts even while Redis is down,
+//!   and catches up when it comes back). Signing out then also revokes the
+//!   session id, so a copy of the cookie stops working on every server, and
+//!   `POST /sign-out-everywhere` revokes every session of the signed-in user.
+//!   Without it, signing out only clears the cookie in this browser.
 //!
 //! `GET /api/state` answers with the user, the cart, the server id, the
 //! session id and the key that opened the request's cookie (both null
@@ -43,8 +50,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+#[cfg(feature = "redis")]
+use sealed_session::RedisRevocations;
 use sealed_session::{
-    Codec, Error, Key, KeyId, KeyRing, SealedSession, SealedSessionLayer, SessionHandle,
+    Codec, Error, Key, KeyId, KeyRing, Revocation, RevocationSet, SealedSession,
+    SealedSessionLayer, SessionHandle, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
 };
 use serde::{Deserialize, Serialize};
 
@@ -80,11 +90,54 @@ pub struct Config {
     pub secure: bool,
     /// Reported by `/api/state`, to see which copy answered.
     pub server_id: String,
+    /// Redis URL for revocations (`--redis`); `None`: no revocation.
+    pub redis: Option<String>,
+}
+
+/// Revocation, when the shop takes part in it: the set every request is
+/// checked against, and what keeps it in sync with the other copies.
+pub struct Revocations {
+    /// Checked by the codec after authentication.
+    pub set: Arc<RevocationSet>,
+    /// Writes and receives revocations through Redis.
+    #[cfg(feature = "redis")]
+    pub redis: Option<RedisRevocations>,
+}
+
+impl Revocations {
+    /// A set that keeps entries as long as a session can live (the codec's
+    /// default absolute lifetime plus the clock skew).
+    pub fn in_memory() -> Self {
+        Revocations {
+            set: Arc::new(RevocationSet::new(
+                DEFAULT_MAX_LIFETIME + DEFAULT_CLOCK_SKEW,
+            )),
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+
+    /// Applies `revocation` here and, with Redis, on every other copy. A
+    /// Redis outage is logged: the revocation holds here and is sent once
+    /// Redis is back.
+    async fn revoke(&self, revocation: Revocation) {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            if let Err(err) = redis.revoke(&revocation).await {
+                log::warn!("revocation not yet shared with the other servers: {err}");
+            }
+            return;
+        }
+        if let Err(err) = self.set.apply(&revocation) {
+            log::warn!("revocation refused: {err}");
+        }
+    }
 }
 
 /// Shared state of the handlers, and the session layer.
 pub struct Shop {
     sessions: SealedSessionLayer<ShopSession>,
+    revocations: Option<Revocations>,
     primary_key_id: KeyId,
     site: String,
     secure: bool,
@@ -95,6 +148,15 @@ impl Shop {
     /// Builds the codec and the session layer from the configuration and
     /// key ring.
     pub fn new(config: &Config, ring: KeyRing) -> Result<Self, Error> {
+        Self::with_revocations(config, ring, None)
+    }
+
+    /// [`Shop::new`], checking (and, on sign-out, writing) revocations.
+    pub fn with_revocations(
+        config: &Config,
+        ring: KeyRing,
+        revocations: Option<Revocations>,
+    ) -> Result<Self, Error> {
         // The `__Secure-` prefix makes browsers refuse the cookie unless it
         // is Secure and set over HTTPS; it cannot be used without Secure.
         let name = if config.secure {
@@ -105,6 +167,9 @@ impl Shop {
         let mut builder = Codec::builder(name).key_ring(ring).secure(config.secure);
         if let Some(domain) = &config.domain {
             builder = builder.domain(domain);
+        }
+        if let Some(revocations) = &revocations {
+            builder = builder.revocations(revocations.set.clone());
         }
         let codec = builder.build()?;
         let primary_key_id = codec.key_ring().primary_id();
@@ -122,6 +187,7 @@ impl Shop {
         });
         Ok(Shop {
             sessions,
+            revocations,
             primary_key_id,
             site: config.site.clone(),
             secure: config.secure,
@@ -138,6 +204,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/", get(page))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
+        .route("/sign-out-everywhere", post(sign_out_everywhere))
         .route("/cart/add", post(add_to_cart))
         .route("/api/state", get(api_state))
         .route("/api/sign-in", post(api_sign_in))
@@ -192,11 +259,51 @@ async fn sign_in(session: Session, Form(form): Form<SignInForm>) -> Result<Respo
     Ok(back_to_page())
 }
 
-async fn sign_out(session: Session) -> Response {
+async fn sign_out(State(shop): State<Arc<Shop>>, session: Session) -> Response {
+    // With revocation, a copy of this cookie stops working everywhere too.
+    if let (Some(revocations), Some(identity)) = (&shop.revocations, session.identity()) {
+        let at = now_unix();
+        let revocation = Revocation::Session {
+            id: identity.session_id,
+            at,
+        };
+        revocations.revoke(revocation).await;
+    }
     // Expires the cookie and any chunks, with the same Domain and Path,
     // even one this server cannot open.
     session.purge();
     back_to_page()
+}
+
+/// Ends every session of the signed-in user, on every server (only with
+/// `--redis`; 404 otherwise).
+async fn sign_out_everywhere(State(shop): State<Arc<Shop>>, session: Session) -> Response {
+    let Some(revocations) = &shop.revocations else {
+        return (
+            StatusCode::NOT_FOUND,
+            "revocation is off: start with --redis\n",
+        )
+            .into_response();
+    };
+    if let Some(subject) = session.identity().and_then(|i| i.subject) {
+        // Every session created up to this second, this one included (a
+        // sign-in in the same second is ended too: safer than letting one
+        // started just before the click survive).
+        let revocation = Revocation::Subject {
+            subject,
+            before: now_unix().saturating_add(1),
+        };
+        revocations.revoke(revocation).await;
+    }
+    session.purge();
+    back_to_page()
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 async fn add_to_cart(session: Session, Form(form): Form<ItemForm>) -> Result<Response, BadRequest> {
@@ -353,6 +460,7 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
     let mut host_only = false;
     let mut server_id = "shop".to_owned();
     let mut keys_file = None;
+    let mut redis = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -363,6 +471,7 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
             "--keys-file" => keys_file = Some(value("--keys-file")?),
             "--insecure" => secure = false,
             "--no-domain" => host_only = true,
+            "--redis" => redis = Some(value("--redis")?),
             other => return Err(format!("unknown argument {other:?}; see examples/shop.rs")),
         }
     }
@@ -375,7 +484,14 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
         site: domain,
         secure,
         server_id,
+        redis,
     };
+    if config.redis.is_some() && cfg!(not(feature = "redis")) {
+        return Err(
+            "--redis needs the redis feature: cargo run --example shop --features axum,redis"
+                .into(),
+        );
+    }
     Ok((config, keys_file))
 }
 
@@ -399,6 +515,30 @@ impl log::Log for StderrLogger {
 
 static LOGGER: StderrLogger = StderrLogger;
 
+/// The revocation set and its Redis synchronization, with `--redis`.
+#[cfg(feature = "redis")]
+async fn connect_revocations(config: &Config) -> Option<Revocations> {
+    use sealed_session::{RedisOptions, StartupPolicy};
+    let url = config.redis.as_deref()?;
+    let mut revocations = Revocations::in_memory();
+    // A shop that cannot reach Redis still serves (with what it has loaded,
+    // nothing at first) and catches up once Redis answers.
+    let options = RedisOptions::new().startup(StartupPolicy::StartAndRetry);
+    match RedisRevocations::connect(url, revocations.set.clone(), options).await {
+        Ok(redis) => revocations.redis = Some(redis),
+        Err(err) => {
+            eprintln!("shop: --redis: {err}");
+            std::process::exit(2);
+        }
+    }
+    Some(revocations)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn connect_revocations(_config: &Config) -> Option<Revocations> {
+    None
+}
+
 #[tokio::main]
 async fn main() {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Debug));
@@ -409,7 +549,10 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let shop = match load_keys(keys_file.as_deref()).and_then(|ring| Shop::new(&config, ring)) {
+    let revocations = connect_revocations(&config).await;
+    let shop = match load_keys(keys_file.as_deref())
+        .and_then(|ring| Shop::with_revocations(&config, ring, revocations))
+    {
         Ok(shop) => Arc::new(shop),
         Err(err) => {
             eprintln!("shop: {err}");

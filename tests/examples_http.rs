@@ -41,6 +41,7 @@ fn serve_shop(keys: &str, server_id: &str) -> SocketAddr {
         site: "shop.test".to_owned(),
         secure: false,
         server_id: server_id.to_owned(),
+        redis: None,
     };
     let ring = KeyRing::from_config_str(keys).expect("key ring");
     let app = shop::router(Arc::new(shop::Shop::new(&config, ring).expect("shop")));

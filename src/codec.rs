@@ -101,9 +101,17 @@ impl<T> Opened<T> {
     }
 
     /// How to seal this session again: carrying its identity (same session
-    /// id, creation time, origin key and subject), or, for a value without
-    /// one, as a new session. Pass it to [`Codec::encode_with`] (or
-    /// [`Codec::seal_with`]) for every re-seal.
+    /// id, creation time and subject), or, for a value without one, as a new
+    /// session. Pass it to [`Codec::encode_with`] (or [`Codec::seal_with`])
+    /// for every re-seal.
+    ///
+    /// The origin key is carried too, except when the value opened under a
+    /// key that is not the primary: then that key becomes the origin. The
+    /// identity is written by whoever holds the key, so a value forged under
+    /// a leaked older key could otherwise claim the primary as its origin and,
+    /// once re-sealed, survive the leaked key's revocation. (A session
+    /// created under a key two rotations back thus ends with the key that
+    /// last vouched for it rather than with the first one.)
     ///
     /// ```
     /// use sealed_session::{Codec, DynamicSession, Key, KeyRing, Lineage};
@@ -114,9 +122,21 @@ impl<T> Opened<T> {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn lineage(&self) -> Lineage {
+        // Set for every value that opened under a key other than the primary
+        // (reseal_reason reports that before any other reason).
+        let older_key = (self.reseal == Some(Reseal::NotPrimaryKey)).then_some(self.key_id);
         match &self.identity {
-            Some(identity) => Lineage::Continue(identity.clone()),
-            None => Lineage::new(),
+            Some(identity) => {
+                let mut identity = identity.clone();
+                if let Some(key) = older_key {
+                    identity.origin_key = key;
+                }
+                Lineage::Continue(identity)
+            }
+            None => Lineage::New {
+                subject: None,
+                origin: older_key,
+            },
         }
     }
 }

@@ -281,9 +281,7 @@ fn lineage_new_mints_a_new_identity() {
     let renewed = codec
         .seal_with_at(
             &opened.session,
-            &Lineage::New {
-                subject: Some("u-2".into()),
-            },
+            &Lineage::new_for("u-2"),
             T0 + HOUR,
             nonce(2),
         )
@@ -589,9 +587,7 @@ fn a_revoked_subject_ends_sessions_created_before_the_revocation() {
     let set = Arc::new(RevocationSet::new(RETENTION));
     let codec = codec_revoking(&set);
     let seal = |subject: Option<&str>, at: u64, n: u64| {
-        let lineage = Lineage::New {
-            subject: subject.map(str::to_owned),
-        };
+        let lineage = subject.map_or_else(Lineage::new, Lineage::new_for);
         codec
             .seal_with_at(&session(), &lineage, at, nonce(n))
             .unwrap()
@@ -735,11 +731,12 @@ fn a_forgery_under_a_leaked_key_is_ended_by_revoking_that_key() {
     assert_eq!(genuine.identity.unwrap().origin_key, key_new().id());
 }
 
-/// What revoking an origin key does not reach (SECURITY.md, "What a leaked
-/// key means"). These assert the current behaviour so that the document
-/// and the code change together.
+/// A key holder writes any identity, or none: revoking the key still ends
+/// what it vouched for, because a value that opens under a key other than
+/// the primary is re-sealed with that key as its origin
+/// (`Opened::lineage`; SECURITY.md, "What a leaked key means").
 #[test]
-fn revoking_an_origin_key_does_not_reach_values_without_identity_or_a_forged_origin() {
+fn revoking_an_older_key_ends_values_without_identity_and_forged_origins() {
     let server = codec_with(ring(&[
         (key_new(), KeyState::Primary),
         (key_old(), KeyState::Active),
@@ -750,7 +747,7 @@ fn revoking_an_origin_key_does_not_reach_values_without_identity_or_a_forged_ori
     ]));
     // 1. A value without identity under K_old (sealed before identities
     //    were written, or forged so): re-sealed, it becomes a new session
-    //    whose origin is the primary.
+    //    whose origin is K_old.
     let old_style = Codec::builder(NAME)
         .key_ring(ring(&[(key_old(), KeyState::Primary)]))
         .write_identity(false)
@@ -763,11 +760,17 @@ fn revoking_an_origin_key_does_not_reach_values_without_identity_or_a_forged_ori
         .seal_with_at(&opened.session, &opened.lineage(), T0 + 10, nonce(2))
         .unwrap();
     assert_eq!(
-        identity_of(&after, &resealed, T0 + 20).origin_key,
-        key_new().id()
+        identity_of(&server, &resealed, T0 + 20).origin_key,
+        key_old().id()
     );
-    // 2. A key holder writes any identity: one that names K_new as its
-    //    origin survives K_old's revocation once re-sealed.
+    assert_eq!(
+        open(&after, &resealed, T0 + 20).unwrap_err(),
+        Error::Revoked {
+            reason: Revoked::OriginKey
+        }
+    );
+    // 2. An identity that names K_new as its origin, sealed under K_old:
+    //    once re-sealed, its origin is K_old, and it ends with K_old.
     let attacker = codec_with(ring(&[(key_old(), KeyState::Primary)]));
     let claimed = Identity::new(SessionId::from_bytes([0xee; 16]), T0, key_new().id(), None);
     let forged = attacker
@@ -776,6 +779,21 @@ fn revoking_an_origin_key_does_not_reach_values_without_identity_or_a_forged_ori
     let opened = open(&server, &forged, T0 + 10).unwrap();
     let resealed = server
         .seal_with_at(&opened.session, &opened.lineage(), T0 + 10, nonce(4))
+        .unwrap();
+    let identity = identity_of(&server, &resealed, T0 + 20);
+    assert_eq!(identity.origin_key, key_old().id());
+    assert_eq!(identity.session_id, SessionId::from_bytes([0xee; 16]));
+    assert_eq!(
+        open(&after, &resealed, T0 + 20).unwrap_err(),
+        Error::Revoked {
+            reason: Revoked::OriginKey
+        }
+    );
+    // 3. A genuine session created under the primary keeps its origin.
+    let genuine = server.seal_at(&session(), T0, nonce(5)).unwrap();
+    let opened = open(&server, &genuine, T0 + 10).unwrap();
+    let resealed = server
+        .seal_with_at(&opened.session, &opened.lineage(), T0 + 10, nonce(6))
         .unwrap();
     assert!(open(&after, &resealed, T0 + 20).is_ok());
 }

@@ -190,10 +190,17 @@ impl fmt::Debug for Identity {
 #[non_exhaustive]
 pub enum Lineage {
     /// A new session: a fresh session id, created now, originating from the
-    /// primary key, with an optional subject.
+    /// primary key (or from `origin`), with an optional subject. Build it
+    /// with [`Lineage::new`] or [`Lineage::new_for`].
+    #[non_exhaustive]
     New {
         /// The owner's short name (at most [`MAX_SUBJECT_LEN`] bytes).
         subject: Option<String>,
+        /// The key that vouched for the session, when it is not the primary:
+        /// a value without identity that opened under an older key gets that
+        /// key as its origin ([`Opened::lineage`](crate::Opened::lineage)),
+        /// so revoking the key ends it.
+        origin: Option<KeyId>,
     },
     /// The same session as before: its identity is carried unchanged.
     Continue(Identity),
@@ -203,22 +210,26 @@ impl Lineage {
     /// A new session without a subject.
     ///
     /// ```
-    /// assert_eq!(sealed_session::Lineage::new(),
-    ///            sealed_session::Lineage::New { subject: None });
+    /// assert!(matches!(sealed_session::Lineage::new(),
+    ///                  sealed_session::Lineage::New { subject: None, .. }));
     /// ```
     pub fn new() -> Self {
-        Lineage::New { subject: None }
+        Lineage::New {
+            subject: None,
+            origin: None,
+        }
     }
 
     /// A new session that belongs to `subject` (call at sign-in).
     ///
     /// ```
     /// let lineage = sealed_session::Lineage::new_for("user-42");
-    /// assert!(matches!(lineage, sealed_session::Lineage::New { subject: Some(_) }));
+    /// assert!(matches!(lineage, sealed_session::Lineage::New { subject: Some(_), .. }));
     /// ```
     pub fn new_for(subject: impl Into<String>) -> Self {
         Lineage::New {
             subject: Some(subject.into()),
+            origin: None,
         }
     }
 }

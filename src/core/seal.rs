@@ -208,7 +208,7 @@ impl Codec {
         nonce: &[u8; NONCE_LEN],
     ) -> Result<Identity> {
         match lineage {
-            Lineage::New { subject } => {
+            Lineage::New { subject, origin } => {
                 let mut mac = (*self.primary_per_key()?.mac).clone();
                 // 0x00 after the name: no signed-only MAC input (0x02 there)
                 // can collide with this one.
@@ -220,7 +220,7 @@ impl Codec {
                 Ok(Identity {
                     session_id: SessionId(id),
                     created_at: now,
-                    origin_key: self.ring.primary_id(),
+                    origin_key: origin.unwrap_or_else(|| self.ring.primary_id()),
                     subject: subject.clone(),
                 })
             }

@@ -418,8 +418,10 @@ struct State<T> {
     start: Option<Start>,
     purged: bool,
     renewed: bool,
-    /// The opened session's identity, carried into every re-seal.
+    /// The opened session's identity.
     identity: Option<Identity>,
+    /// How the opened session is sealed again ([`Opened::lineage`]).
+    lineage: Option<Lineage>,
     /// The subject a renewal gives the new session (`None`: keep the
     /// current one).
     renew_subject: Option<String>,
@@ -544,6 +546,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     purged: false,
                     renewed: false,
                     identity: None,
+                    lineage: None,
                     renew_subject: None,
                 }),
             }),
@@ -683,6 +686,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         state.start = None;
         state.renewed = false;
         state.identity = None;
+        state.lineage = None;
         state.renew_subject = None;
         state.purged = true;
     }
@@ -843,6 +847,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                         expires_at: opened.expires_at,
                         reseal: opened.reseal,
                     });
+                    state.lineage = Some(opened.lineage());
                     state.identity = opened.identity;
                     state.session = Some(opened.session);
                 }
@@ -966,11 +971,11 @@ fn clearable(err: &Error) -> bool {
 fn lineage<T>(state: &State<T>) -> Lineage {
     let current_subject = || state.identity.as_ref().and_then(|i| i.subject.clone());
     match (&state.identity, state.renewed) {
-        (_, true) => Lineage::New {
-            subject: state.renew_subject.clone().or_else(current_subject),
+        (_, true) => match state.renew_subject.clone().or_else(current_subject) {
+            Some(subject) => Lineage::new_for(subject),
+            None => Lineage::new(),
         },
-        (Some(identity), false) => Lineage::Continue(identity.clone()),
-        (None, false) => Lineage::new(),
+        (_, false) => state.lineage.clone().unwrap_or_default(),
     }
 }
 

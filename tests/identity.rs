@@ -832,7 +832,7 @@ fn inserts_sweep_expired_entries_so_memory_stays_bounded() {
         set.revoke_session(SessionId::from_bytes(id), 1_000);
     }
     assert_eq!(set.len(), 1023);
-    // The 1024th insert, past the others' retention, sweeps them.
+    // An insert past the others' retention sweeps them.
     set.revoke_session(SessionId::from_bytes([0xff; 16]), 1_600);
     assert_eq!(set.len(), 1);
 }

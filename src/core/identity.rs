@@ -78,8 +78,8 @@ impl std::str::FromStr for SessionId {
     fn from_str(text: &str) -> Result<Self> {
         let bad = || {
             Error::config(
-                "a session id is 32 hex digits (as /api/state, `sealed-session inspect` and \
-                 the logs print it)",
+                "a session id is 32 hex digits (as `sealed-session inspect` and \
+                 `Identity::session_id` print it)",
             )
         };
         let text = text.trim();

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Requests per second, latency and server CPU time per request of one real
+# HTTP server with each session store, in one run (issue 15).
+#
+#   benches/http/run.sh [--duration S] [--warmup S] [--connections "1 64"]
+#                       [--variants "none sealed ..."] [--micro-seconds S]
+#
+# Builds benches/http (its own workspace) in release mode, starts Debian's
+# redis-server on 127.0.0.1 at a free port (installed with apt-get if
+# missing, as wrk is), measures the codec alone (`http-bench --micro`), then
+# for each variant: starts the server pinned to one core, checks its answers
+# (check.py: the session round-trips, the cart grows), and drives it with wrk
+# pinned to the other core (cookies.lua: one thread per connection, each
+# keeping its own cookies; every fourth request adds to the cart) for a
+# warm-up and then the measured run, at each connection count. The server's
+# CPU time comes from /proc/<pid>/stat (utime + stime) read just before and
+# after the measured run. Redis shares the load generator's core (in
+# production it is on another machine), and its CPU time per request is
+# reported separately. Everything it starts is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+
+duration=10
+warmup=3
+connections="1 64"
+variants="none sealed sealed-revocations tower-memory tower-redis private-cookie actix-sealed actix-cookie actix-redis"
+micro_seconds=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --variants) variants=$2; shift 2 ;;
+    --micro-seconds) micro_seconds=$2; shift 2 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(nproc)" -lt 2 ]; then
+  echo "run.sh: needs 2 cores (server and load generator on separate ones)" >&2
+  exit 1
+fi
+server_core=1
+load_core=0
+
+if ! command -v wrk >/dev/null || ! command -v redis-server >/dev/null \
+  || ! command -v redis-cli >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends wrk redis-server redis-tools
+fi
+
+cargo build --release --quiet
+bin="${CARGO_TARGET_DIR:-$here/target}/release/http-bench"
+test -x "$bin"
+
+work=$(mktemp -d)
+redis_pid=""
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+ticks_per_second=$(getconf CLK_TCK)
+
+redis_port=$(free_port)
+taskset -c "$load_core" redis-server --bind 127.0.0.1 --port "$redis_port" \
+  --save '' --appendonly no --protected-mode yes >"$work/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+redis-cli -p "$redis_port" ping >/dev/null
+redis_url="redis://127.0.0.1:$redis_port"
+
+echo "# machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(uname -sr)"
+echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# server on core $server_core, wrk (and redis-server) on core $load_core;" \
+  "${warmup}s warm-up, ${duration}s measured, connections: $connections"
+echo "# wrk $(wrk --version 2>&1 | head -1 | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3)"
+
+echo
+echo "## codec alone (http-bench --micro, core $server_core)"
+taskset -c "$server_core" "$bin" --micro --seconds "$micro_seconds" | tee "$work/micro"
+
+results="$work/results"
+: >"$results"
+for variant in $variants; do
+  taskset -c "$server_core" "$bin" --variant "$variant" --redis "$redis_url" \
+    >"$work/server.out" 2>"$work/server.err" &
+  server_pid=$!
+  url=""
+  for _ in $(seq 100); do
+    url=$(sed -n 's/.* listening on \(http:[^ ]*\).*/\1/p' "$work/server.out")
+    [ -n "$url" ] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      cat "$work/server.err" >&2
+      echo "run.sh: $variant did not start" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "run.sh: $variant did not start" >&2; exit 1; }
+  python3 check.py "$url" "$variant"
+  for c in $connections; do
+    taskset -c "$load_core" wrk -t "$c" -c "$c" -d "${warmup}s" -s cookies.lua "$url/cart" >/dev/null
+    redis_before=$(cpu_ticks "$redis_pid")
+    before=$(cpu_ticks "$server_pid")
+    out=$(taskset -c "$load_core" wrk -t "$c" -c "$c" -d "${duration}s" --timeout 5s \
+      -s cookies.lua "$url/cart")
+    after=$(cpu_ticks "$server_pid")
+    redis_after=$(cpu_ticks "$redis_pid")
+    line=$(printf '%s\n' "$out" | grep '^RESULT ')
+    echo "$variant $c $((after - before)) $((redis_after - redis_before)) $line" >>"$results"
+  done
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  redis-cli -p "$redis_port" flushall >/dev/null
+done
+
+echo
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+python3 - "$results" "$work/micro" "$ticks_per_second" <<'EOF'
+import re, sys
+
+rows = []
+for line in open(sys.argv[1]):
+    variant, conns, ticks, redis_ticks, rest = line.split(" ", 4)
+    fields = dict(kv.split("=") for kv in rest.split()[1:])
+    rows.append((variant, int(conns), int(ticks), int(redis_ticks),
+                 {k: float(v) for k, v in fields.items()}))
+micro = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"micro (\S+) .*per_request_ns=(\d+)", line)
+    if m:
+        micro[m.group(1)] = float(m.group(2))
+tick_us = 1e6 / float(sys.argv[3])
+
+def cpu_us(row):
+    return row[2] * tick_us / row[4]["requests"]
+
+print("| variant | conns | req/s | p50 | p99 | server CPU µs/req | redis CPU µs/req | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+table = {}
+for row in rows:
+    variant, conns, ticks, redis_ticks, f = row
+    rps = f["requests"] / (f["duration_us"] / 1e6)
+    errors = sum(v for k, v in f.items() if k.startswith("errors_"))
+    redis = f"{redis_ticks * tick_us / f['requests']:.1f}" if "redis" in variant else ""
+    table[(variant, conns)] = (rps, f["p50_us"], f["p99_us"], cpu_us(row))
+    print(f"| {variant} | {conns} | {rps:,.0f} | {f['p50_us'] / 1000:.2f} ms | "
+          f"{f['p99_us'] / 1000:.2f} ms | {cpu_us(row):.1f} | {redis} | {int(errors)} |")
+
+conns = max(c for _, c in table)
+print(f"\n## at {conns} connections")
+base = table.get(("none", conns))
+if base:
+    for variant, c in table:
+        if c != conns:
+            continue
+        rps, p50, p99, cpu = table[(variant, c)]
+        line = f"- {variant}: {rps / base[0]:.1%} of the no-session req/s"
+        extra = cpu - base[3]
+        line += f", +{extra:.1f} µs server CPU per request over none"
+        codec_name = {"sealed": "sealed", "actix-sealed": "sealed",
+                      "sealed-revocations": "sealed-revocations"}.get(variant)
+        if codec_name in micro:
+            codec_us = micro[codec_name] / 1000
+            line += f" = {extra / codec_us:.2f} x the codec alone ({codec_us:.1f} µs)"
+        print(line)
+redis = table.get(("tower-redis", conns))
+sealed = table.get(("sealed", conns))
+if redis and sealed:
+    print(f"- sealed / tower-redis: {sealed[0] / redis[0]:.2f} x the req/s; "
+          f"p99 {sealed[2] / 1000:.2f} ms against {redis[2] / 1000:.2f} ms")
+EOF

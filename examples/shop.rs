@@ -37,6 +37,16 @@
 //!   session id, so a copy of the cookie stops working on every server, and
 //!   `POST /sign-out-everywhere` revokes every session of the signed-in user.
 //!   Without it, signing out only clears the cookie in this browser.
+//! - `--dict FILE` (repeatable): a compression dictionary (a file written by
+//!   `sealed-session dict train`, or any raw sample of session JSON), read
+//!   once at start. Like keys, the first one compresses new sessions and all
+//!   of them open; list an older one after it until its sessions have
+//!   expired (`CodecBuilder::dictionaries`).
+//! - `--open-only-dict FILE` (repeatable): a dictionary that opens sessions
+//!   but never compresses, for phase 1 of rolling out the very first
+//!   dictionary (`CodecBuilder::open_only_dictionaries`). README.md, "Rolling
+//!   out a compression dictionary", has the phases; rolling restarts apply
+//!   them, as for keys.
 //!
 //! `GET /api/state` answers with the user, the cart, the server id, the
 //! session id and the key that opened the request's cookie (both null
@@ -53,7 +63,7 @@ use axum::{Form, Json, Router};
 #[cfg(feature = "redis")]
 use sealed_session::RedisRevocations;
 use sealed_session::{
-    Codec, Error, Key, KeyId, KeyRing, Revocation, RevocationSet, SealedSession,
+    Codec, Dictionary, Error, Key, KeyId, KeyRing, Revocation, RevocationSet, SealedSession,
     SealedSessionLayer, SessionHandle, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
 };
 use serde::{Deserialize, Serialize};
@@ -134,6 +144,32 @@ impl Revocations {
     }
 }
 
+/// Compression dictionaries (`--dict`, `--open-only-dict`).
+#[derive(Debug, Default)]
+pub struct Dictionaries {
+    /// The first one compresses new sessions; all of them open.
+    pub compress: Vec<Dictionary>,
+    /// Open only, never compress.
+    pub open_only: Vec<Dictionary>,
+}
+
+impl Dictionaries {
+    /// Reads every file once.
+    pub fn load(compress: &[String], open_only: &[String]) -> Result<Self, String> {
+        let read = |path: &String| {
+            std::fs::read(path)
+                .map_err(|err| format!("cannot read dictionary {path}: {err}"))
+                .and_then(|bytes| {
+                    Dictionary::from_bytes(bytes).map_err(|err| format!("dictionary {path}: {err}"))
+                })
+        };
+        Ok(Dictionaries {
+            compress: compress.iter().map(read).collect::<Result<_, _>>()?,
+            open_only: open_only.iter().map(read).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 /// Shared state of the handlers, and the session layer.
 pub struct Shop {
     sessions: SealedSessionLayer<ShopSession>,
@@ -157,6 +193,16 @@ impl Shop {
         ring: KeyRing,
         revocations: Option<Revocations>,
     ) -> Result<Self, Error> {
+        Self::with_dictionaries(config, ring, revocations, Dictionaries::default())
+    }
+
+    /// [`Shop::with_revocations`], compressing with `dictionaries`.
+    pub fn with_dictionaries(
+        config: &Config,
+        ring: KeyRing,
+        revocations: Option<Revocations>,
+        dictionaries: Dictionaries,
+    ) -> Result<Self, Error> {
         // The `__Secure-` prefix makes browsers refuse the cookie unless it
         // is Secure and set over HTTPS; it cannot be used without Secure.
         let name = if config.secure {
@@ -170,6 +216,12 @@ impl Shop {
         }
         if let Some(revocations) = &revocations {
             builder = builder.revocations(revocations.set.clone());
+        }
+        if !dictionaries.compress.is_empty() {
+            builder = builder.dictionaries(dictionaries.compress);
+        }
+        if !dictionaries.open_only.is_empty() {
+            builder = builder.open_only_dictionaries(dictionaries.open_only);
         }
         let codec = builder.build()?;
         let primary_key_id = codec.key_ring().primary_id();
@@ -452,8 +504,16 @@ pub fn load_keys(keys_file: Option<&str>) -> Result<KeyRing, sealed_session::Err
     KeyRing::from_keys([Key::from_base64url(DEVELOPMENT_KEY)?])
 }
 
+/// What the command line names besides the [`Config`]: the key file and
+/// the dictionary files.
+struct Files {
+    keys: Option<String>,
+    dictionaries: Vec<String>,
+    open_only_dictionaries: Vec<String>,
+}
+
 /// Parses the command line (see the module documentation).
-fn parse_args() -> Result<(Config, Option<String>), String> {
+fn parse_args() -> Result<(Config, Files), String> {
     let mut listen = std::env::var("SHOP_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let mut domain = "shop.test".to_owned();
     let mut secure = true;
@@ -461,6 +521,8 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
     let mut server_id = "shop".to_owned();
     let mut keys_file = None;
     let mut redis = None;
+    let mut dictionaries = Vec::new();
+    let mut open_only_dictionaries = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -472,6 +534,8 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
             "--insecure" => secure = false,
             "--no-domain" => host_only = true,
             "--redis" => redis = Some(value("--redis")?),
+            "--dict" => dictionaries.push(value("--dict")?),
+            "--open-only-dict" => open_only_dictionaries.push(value("--open-only-dict")?),
             other => return Err(format!("unknown argument {other:?}; see examples/shop.rs")),
         }
     }
@@ -492,7 +556,12 @@ fn parse_args() -> Result<(Config, Option<String>), String> {
                 .into(),
         );
     }
-    Ok((config, keys_file))
+    let files = Files {
+        keys: keys_file,
+        dictionaries,
+        open_only_dictionaries,
+    };
+    Ok((config, files))
 }
 
 /// Prints warnings and the codec's reasons for refusing a cookie (debug
@@ -542,16 +611,24 @@ async fn connect_revocations(_config: &Config) -> Option<Revocations> {
 #[tokio::main]
 async fn main() {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Debug));
-    let (config, keys_file) = match parse_args() {
+    let (config, files) = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("shop: {message}");
             std::process::exit(2);
         }
     };
+    let dictionaries = match Dictionaries::load(&files.dictionaries, &files.open_only_dictionaries)
+    {
+        Ok(dictionaries) => dictionaries,
+        Err(message) => {
+            eprintln!("shop: {message}");
+            std::process::exit(2);
+        }
+    };
     let revocations = connect_revocations(&config).await;
-    let shop = match load_keys(keys_file.as_deref())
-        .and_then(|ring| Shop::with_revocations(&config, ring, revocations))
+    let shop = match load_keys(files.keys.as_deref())
+        .and_then(|ring| Shop::with_dictionaries(&config, ring, revocations, dictionaries))
     {
         Ok(shop) => Arc::new(shop),
         Err(err) => {

@@ -15,65 +15,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sealed_session::{Codec, Key, KeyRing};
-use support::{free_port, shop_binary, start_shop, tail, ChildGuard, CookieJar, Response};
+use support::{free_port, shop_binary, start_shop, ChildGuard, CookieJar, Response};
 
-const NGINX: &str = "/usr/sbin/nginx";
 const SERVERS: usize = 3;
 const ADDS: usize = 300;
 const USER: &str = "cluster-user";
-
-fn nginx_config(dir: &Path, listen: u16, upstreams: &[u16]) -> String {
-    let servers: String = upstreams
-        .iter()
-        .map(|port| format!("        server 127.0.0.1:{port} max_fails=0;\n"))
-        .collect();
-    let d = dir.display();
-    format!(
-        "# Written by tests/e2e_cluster.rs; everything lives in this directory.
-daemon off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    # Plain round robin: no ip_hash, no sticky cookie. max_fails=0 keeps
-    # every server in the rotation: with the default, a server refused once
-    # during its restart would be skipped for 10 s, and with servers
-    # restarted in quick succession all could be skipped at once (502).
-    upstream shop {{
-{servers}    }}
-    server {{
-        listen 127.0.0.1:{listen};
-        server_name shop.test *.shop.test;
-        location / {{
-            proxy_pass http://shop;
-            proxy_set_header Host $host;
-            # A server that is down refuses the connection: try the next
-            # one. Safe even for POST here, because the whole session travels
-            # in the request's cookie: a retry replays the same old session.
-            proxy_next_upstream error timeout non_idempotent;
-            proxy_next_upstream_tries {SERVERS};
-            proxy_connect_timeout 2s;
-            # Room for a large Set-Cookie header.
-            proxy_buffer_size 16k;
-            proxy_buffers 8 16k;
-        }}
-    }}
-}}
-"
-    )
-}
 
 fn key(tag: u8) -> Key {
     Key::from_bytes([tag; 32])
@@ -173,10 +122,6 @@ impl Client {
 #[test]
 #[ignore = "needs nginx; run by .ci/run with --ignored"]
 fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
-    assert!(
-        Path::new(NGINX).exists(),
-        "{NGINX} is missing: install the Debian package `nginx` (apt-get install nginx)"
-    );
     let dir = support::temp_dir("sealed-session-cluster");
     let (old, new) = (key(0x51), key(0x52));
     let (old_b64, new_b64) = (old.to_base64url(), new.to_base64url());
@@ -200,34 +145,7 @@ fn session_survives_round_robin_crash_and_three_phase_key_rotation() {
         cluster.start(i, &initial);
     }
 
-    let nginx_port = free_port();
-    let config_path = dir.join("nginx.conf");
-    std::fs::write(&config_path, nginx_config(&dir, nginx_port, &ports)).expect("write nginx.conf");
-    let mut nginx_command = Command::new(NGINX);
-    nginx_command
-        .arg("-p")
-        .arg(&dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(&config_path)
-        .stdin(Stdio::null());
-    let mut nginx = ChildGuard::spawn("nginx", &mut nginx_command);
-    let nginx_addr: SocketAddr = format!("127.0.0.1:{nginx_port}").parse().expect("address");
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(nginx_addr).is_err() {
-        if let Ok(Some(status)) = nginx.child.try_wait() {
-            panic!(
-                "nginx exited with {status}: {}",
-                tail(&dir.join("error.log"), 20)
-            );
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nginx did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut nginx, nginx_addr) = support::start_nginx(&dir, &ports);
 
     // The operator's script, keyed by the number of cart requests made.
     let mut script: Vec<(usize, Step)> =

@@ -487,3 +487,131 @@ pub fn tail(path: &Path, lines: usize) -> String {
     let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+pub const REDIS: &str = "/usr/bin/redis-server";
+
+/// An nginx configuration for a reverse proxy on 127.0.0.1:`listen` in
+/// front of `upstreams` (ports on 127.0.0.1), in plain round robin, with
+/// every file it writes inside `dir`.
+pub fn nginx_config(dir: &Path, listen: u16, upstreams: &[u16]) -> String {
+    let servers: String = upstreams
+        .iter()
+        .map(|port| format!("        server 127.0.0.1:{port} max_fails=0;\n"))
+        .collect();
+    let tries = upstreams.len();
+    let d = dir.display();
+    format!(
+        "# Written by tests/e2e/support.rs; everything lives in this directory.
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    # Plain round robin: no ip_hash, no sticky cookie. max_fails=0 keeps
+    # every server in the rotation: with the default, a server refused once
+    # during its restart would be skipped for 10 s, and with servers
+    # restarted in quick succession all could be skipped at once (502).
+    upstream shop {{
+{servers}    }}
+    server {{
+        listen 127.0.0.1:{listen} backlog=1024;
+        server_name shop.test *.shop.test;
+        location / {{
+            proxy_pass http://shop;
+            proxy_set_header Host $host;
+            # A server that is down refuses the connection: try the next
+            # one. Safe even for POST here, because the whole session travels
+            # in the request's cookie: a retry replays the same old session.
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_next_upstream_tries {tries};
+            proxy_connect_timeout 2s;
+            # Room for a large Set-Cookie header.
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+        }}
+    }}
+}}
+"
+    )
+}
+
+/// Starts nginx (`/usr/sbin/nginx`, Debian package `nginx`) in front of
+/// `upstreams` on a free port, its configuration and logs in `dir`, and
+/// waits until it accepts connections. Returns the guard and the address.
+pub fn start_nginx(dir: &Path, upstreams: &[u16]) -> (ChildGuard, SocketAddr) {
+    assert!(
+        Path::new(NGINX).exists(),
+        "{NGINX} is missing: install the Debian package `nginx` (apt-get install nginx)"
+    );
+    let port = free_port();
+    let config_path = dir.join("nginx.conf");
+    std::fs::write(&config_path, nginx_config(dir, port, upstreams)).expect("write nginx.conf");
+    let mut command = Command::new(NGINX);
+    command
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&config_path)
+        .stdin(Stdio::null());
+    let mut nginx = ChildGuard::spawn("nginx", &mut command);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            panic!(
+                "nginx exited with {status}: {}",
+                tail(&dir.join("error.log"), 20)
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nginx did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (nginx, addr)
+}
+
+/// Starts `redis-server` (Debian package `redis-server`) on 127.0.0.1:`port`
+/// and waits until it listens. With `persist_in`, every write is appended
+/// and fsynced to a file in that directory (`appendonly yes`, `appendfsync
+/// always`), so a restart, even after SIGKILL, keeps the data; without it,
+/// nothing is kept.
+pub fn start_redis(port: u16, persist_in: Option<&Path>) -> ChildGuard {
+    assert!(
+        Path::new(REDIS).exists(),
+        "{REDIS} is missing: apt-get install -y --no-install-recommends redis-server"
+    );
+    let mut command = Command::new(REDIS);
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--daemonize", "no"]);
+    match persist_in {
+        Some(dir) => {
+            command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir);
+        }
+        None => {
+            command.args(["--appendonly", "no"]);
+        }
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let guard = ChildGuard::spawn("redis-server", &mut command);
+    wait_for_port(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "redis-server",
+        Duration::from_secs(10),
+    );
+    guard
+}

@@ -1167,7 +1167,7 @@ fn two_parallel_changes_of_one_user_the_last_response_wins() {
     let dir = support::temp_dir("sealed-session-parallel");
     let port = free_port();
     let keys = format!("primary {}", key(0x71).to_base64url());
-    let _shop = start_shop(
+    let mut shop = start_shop(
         &shop_binary(),
         "shop",
         port,
@@ -1260,4 +1260,6 @@ fn two_parallel_changes_of_one_user_the_last_response_wins() {
             "round {round}: the response stored last ({last}) wins, {lost} is lost"
         );
     }
+    shop.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
 }

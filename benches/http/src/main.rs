@@ -40,7 +40,9 @@
 //! `--micro` measures, in this process, what the codec alone costs for the
 //! same work with the configurations of `sealed` and `sealed-revocations`:
 //! `Codec::decode` of a request's `Cookie` header and `Codec::encode` of the
-//! session after an item was added, over every corpus line.
+//! session after an item was added, over every corpus line with its cart
+//! full (`MAX_CART` added items), as the sessions are once the load has run
+//! a few requests.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -470,8 +472,22 @@ fn micro(seconds: u64) {
     let corpus = Corpus::load();
     for (name, revocations) in [("sealed", false), ("sealed-revocations", true)] {
         let codec = codec(revocations);
-        let headers: Vec<String> = corpus
+        // The sessions as the server holds them once the load has run a
+        // while: a corpus line whose cart is full of added items. Decode
+        // opens those; encode seals one after a further add.
+        let full: Vec<Session> = corpus
             .sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut s = s.clone();
+                for k in 0..MAX_CART as u64 {
+                    add_item(&mut s, (i as u64 % 64 + 1) * 100_000_000 + 4 * k);
+                }
+                s
+            })
+            .collect();
+        let headers: Vec<String> = full
             .iter()
             .map(|s| {
                 let set_cookie = codec.encode(s).expect("encode");
@@ -479,13 +495,15 @@ fn micro(seconds: u64) {
                 format!("theme=dark; {}", pair.split(';').next().expect("pair"))
             })
             .collect();
-        let changed: Vec<Session> = corpus
-            .sessions
+        let changed: Vec<Session> = full
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let mut s = s.clone();
-                add_item(&mut s, 9_000_000 + i as u64);
+                add_item(
+                    &mut s,
+                    (i as u64 % 64 + 1) * 100_000_000 + 4 * MAX_CART as u64,
+                );
                 s
             })
             .collect();

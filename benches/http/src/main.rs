@@ -29,6 +29,7 @@
 //! - `tower-redis`: tower-sessions with tower-sessions-redis-store (fred
 //!   pool of 6 connections, as its documentation shows) on `--redis`.
 //! - `private-cookie`: axum-extra's `PrivateCookieJar`, the session as JSON.
+//! - `actix-none`: no session, on actix-web (the actix variants' ceiling).
 //! - `actix-sealed`: this crate's actix-web middleware.
 //! - `actix-cookie`: actix-session with `CookieSessionStore`.
 //! - `actix-redis`: actix-session with `RedisSessionStore` on `--redis`.
@@ -68,8 +69,9 @@ const KEY: &str = "session";
 /// The cookie name of the sealed variants and of the private cookie.
 const COOKIE: &str = "session";
 
-const VARIANTS: [&str; 9] = [
+const VARIANTS: [&str; 10] = [
     "none",
+    "actix-none",
     "sealed",
     "sealed-revocations",
     "tower-memory",
@@ -362,6 +364,10 @@ mod actix_server {
     use actix_web::{web, App, HttpResponse, HttpServer};
     use sealed_session::actix::{SealedSession, SealedSessionMiddleware};
 
+    async fn none(corpus: web::Data<Corpus>, _add: web::Query<Add>) -> String {
+        describe(corpus.pick(), false)
+    }
+
     async fn sealed(
         corpus: web::Data<Corpus>,
         session: SealedSession<Session>,
@@ -422,6 +428,9 @@ mod actix_server {
                 }};
             }
             match variant.as_str() {
+                "actix-none" => run!(move || App::new()
+                    .app_data(corpus.clone())
+                    .route("/cart", web::get().to(none))),
                 "actix-sealed" => {
                     let sealed_middleware = SealedSessionMiddleware::<Session>::new(codec(false));
                     run!(move || App::new()

@@ -290,7 +290,8 @@ where
 }
 
 /// The request's host: the `Host` header, or the URI authority (HTTP/2).
-fn request_host<B>(request: &Request<B>) -> Option<String> {
+/// Also used by the tower-sessions adapter (which requires this feature).
+pub(super) fn request_host<B>(request: &Request<B>) -> Option<String> {
     request
         .headers()
         .get(HOST)

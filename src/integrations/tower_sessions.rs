@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, VARY};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::header::COOKIE;
+use http::{HeaderMap, Request, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use tower_layer::Layer;
@@ -26,9 +26,8 @@ use tower_sessions_core::{Expiry, Session, SessionStore};
 
 use crate::codec::{now_unix, Codec, Opened};
 use crate::error::{Error, Result};
-use crate::integrations::response_policy::{
-    self, Failure, Header, ResponseHeaders, UNSEALABLE_BODY,
-};
+use crate::integrations::axum::request_host;
+use crate::integrations::response_policy::{self, Failure, UNSEALABLE_BODY};
 use crate::integrations::session::{ResealPolicy, SessionHandle, SessionSettings};
 
 /// What the layer answers when the session cannot be sealed: it receives
@@ -355,16 +354,6 @@ where
     }
 }
 
-/// The request's host: the `Host` header, or the URI authority (HTTP/2).
-fn request_host<B>(request: &Request<B>) -> Option<String> {
-    request
-        .headers()
-        .get(HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
-        .map(str::to_owned)
-}
-
 /// The crate's response policy (cookies, `Vary`, `Cache-Control`, 5xx) on
 /// the response; an unsealable session gets the layer's answer.
 fn write_back(
@@ -374,49 +363,18 @@ fn write_back(
     layer: &SealedSessionManagerLayer,
 ) -> Response {
     let status = response.status().as_u16();
-    let result =
-        response_policy::write_back(&mut Headers(response.headers_mut()), status, handle, host);
+    let result = response_policy::write_back(response.headers_mut(), status, handle, host);
     let mut response = match result {
         Ok(()) => return response,
         Err(Failure::Unsealable(err)) => (layer.on_unsealable)(response, &err),
         Err(Failure::InvalidHeader) => unsealable_response(),
     };
-    response_policy::vary_if_read(&mut Headers(response.headers_mut()), handle);
+    response_policy::vary_if_read(response.headers_mut(), handle);
     response
 }
 
 fn unsealable_response() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, UNSEALABLE_BODY).into_response()
-}
-
-/// An http response header map, as the response policy sees it.
-struct Headers<'a>(&'a mut HeaderMap);
-
-fn header_name(header: Header) -> HeaderName {
-    match header {
-        Header::SetCookie => SET_COOKIE,
-        Header::Vary => VARY,
-        Header::CacheControl => CACHE_CONTROL,
-    }
-}
-
-impl ResponseHeaders for Headers<'_> {
-    fn any_value(&self, name: Header, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.0
-            .get_all(header_name(name))
-            .iter()
-            .any(|value| f(value.as_bytes()))
-    }
-
-    fn append(&mut self, name: Header, value: &str) -> bool {
-        match HeaderValue::from_str(value) {
-            Ok(value) => {
-                self.0.append(header_name(name), value);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 /// What tower-sessions' own manager does after the handler: a changed

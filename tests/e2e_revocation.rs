@@ -14,37 +14,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    free_port, request, shop_binary, start_shop, tail, wait_for_port, ChildGuard, CookieJar,
+    free_port, request, shop_binary, start_redis, start_shop, tail, ChildGuard, CookieJar,
 };
 
-const REDIS: &str = "/usr/bin/redis-server";
 const KEYS: &str = "primary ZGVtby1zaG9wLWRldmVsb3BtZW50LWtleS0wMDAwMDA";
 const HOST: &str = "shop.test";
-
-fn start_redis(port: u16) -> ChildGuard {
-    assert!(
-        Path::new(REDIS).exists(),
-        "{REDIS} is missing: apt-get install -y --no-install-recommends redis-server"
-    );
-    let mut command = Command::new(REDIS);
-    command
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let guard = ChildGuard::spawn("redis-server", &mut command);
-    wait_for_port(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        "redis-server",
-        Duration::from_secs(10),
-    );
-    guard
-}
 
 struct Cluster {
     servers: Vec<(SocketAddr, ChildGuard)>,
@@ -146,7 +123,7 @@ impl Cluster {
 #[ignore = "starts redis-server and three shops; run by .ci/run"]
 fn revocations_reach_every_server_and_survive_a_redis_restart() {
     let redis_port = free_port();
-    let mut redis = start_redis(redis_port);
+    let mut redis = start_redis(redis_port, None);
     let cluster = Cluster::start(redis_port);
     let second = Duration::from_secs(1);
 
@@ -203,7 +180,7 @@ fn revocations_reach_every_server_and_survive_a_redis_restart() {
     // at once; a and b learn it once Redis is back.
     cluster.post(2, "/sign-out", &carol);
     assert_eq!(cluster.user(2, &carol_copy), None);
-    let _redis = start_redis(redis_port);
+    let _redis = start_redis(redis_port, None);
     let took = cluster.until_refused_everywhere(&carol_copy, Duration::from_secs(30));
     println!(
         "a sign-out made while Redis was down reached every server {took:?} after Redis came back"

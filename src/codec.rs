@@ -189,6 +189,7 @@ pub struct Codec {
     pub(crate) max_age: u64,
     pub(crate) max_lifetime: u64,
     pub(crate) write_identity: bool,
+    pub(crate) compact_identity: bool,
     pub(crate) revocations: Option<Arc<RevocationSet>>,
     pub(crate) clock_skew: u64,
     pub(crate) compression: Compression,
@@ -217,6 +218,7 @@ impl Codec {
             max_age: DEFAULT_MAX_AGE,
             max_lifetime: None,
             write_identity: true,
+            compact_identity: true,
             revocations: None,
             clock_skew: DEFAULT_CLOCK_SKEW,
             compression: Compression::default(),
@@ -324,6 +326,7 @@ impl fmt::Debug for Codec {
             .field("max_age", &self.max_age)
             .field("max_lifetime", &self.max_lifetime)
             .field("write_identity", &self.write_identity)
+            .field("compact_identity", &self.compact_identity)
             .field("revocations", &self.revocations)
             .field("clock_skew", &self.clock_skew)
             .field("compression", &self.compression)
@@ -362,6 +365,7 @@ pub struct CodecBuilder {
     /// `None`: [`DEFAULT_MAX_LIFETIME`], or `max_age` when that is longer.
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) write_identity: bool,
+    pub(crate) compact_identity: bool,
     pub(crate) revocations: Option<Arc<RevocationSet>>,
     pub(crate) clock_skew: Duration,
     pub(crate) compression: Compression,
@@ -454,6 +458,22 @@ impl CodecBuilder {
     /// ```
     pub fn write_identity(mut self, write: bool) -> Self {
         self.write_identity = write;
+        self
+    }
+
+    /// Whether an identity leaves out its origin key id while that is the
+    /// key sealing the value (default `true`; FORMAT.md, flags bit 5), which
+    /// makes every value 4 bytes shorter until a key rotation. Servers of a
+    /// version that writes identities but not this bit refuse such values,
+    /// so upgrade from one in two steps: first deploy this version with
+    /// `compact_identity(false)` on every server (all of them then read both
+    /// forms), then switch it on.
+    ///
+    /// ```
+    /// let phase_one = sealed_session::Codec::builder("sid").compact_identity(false);
+    /// ```
+    pub fn compact_identity(mut self, compact: bool) -> Self {
+        self.compact_identity = compact;
         self
     }
 
@@ -681,6 +701,7 @@ impl CodecBuilder {
             max_age,
             max_lifetime,
             write_identity: self.write_identity,
+            compact_identity: self.compact_identity,
             revocations: self.revocations,
             clock_skew,
             compression: self.compression,

@@ -41,7 +41,22 @@ struct Vector {
     /// `None`: sealed without an identity block (`write_identity(false)`);
     /// `Some(subject)`: a new session with that subject (`""` for none).
     identity: Option<&'static str>,
+    /// The encoder's `compact_identity`: leave the origin key id out (flags
+    /// bit 5) when it is the sealing key. Vectors 6 and 7 predate the bit.
+    compact_identity: bool,
+    /// An identity carried from an earlier seal instead of a new session.
+    carried: Option<Carried>,
     expected: &'static str,
+}
+
+/// A session created earlier (and possibly under another key), sealed
+/// again with its identity unchanged.
+struct Carried {
+    /// 16 bytes, hex.
+    session_id_hex: &'static str,
+    created_at: u64,
+    /// 32 bytes, hex: the key the session was created under.
+    origin_key_hex: &'static str,
 }
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -67,6 +82,8 @@ const VECTORS: &[Vector] = &[
         json: r#"{"csrf":"n2GDiUX4P3VhlZMB","user":42}"#,
         dictionary: None,
         identity: None,
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "AW4_bW9AQUJDREVGR0hJSktMTU5PUFFSU1RVVld-QaQcSvX1ZUKEQP7MXMrUEnf-kHLigxaBoW0x",
             "GWEKGihIoehx2i66f1K-SOothXb_NSTrGgplV5pzT3Gk",
@@ -85,6 +102,8 @@ const VECTORS: &[Vector] = &[
         json: TYPICAL_JSON,
         dictionary: None,
         identity: None,
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "AW4_bW-goaKjpKWmp6ipqqusra6vsLGys7S1trfNbPEyFdFuuePFhQIwLd4B0qOoBtaYfUMayjLD",
             "B7zBtP84t_VCF2ZTpmdtahLgSD2RBSN6A8IA0tyR13WgCTR5aRSjx8sgik6c-NlHCoZHcGgjnH5a",
@@ -112,6 +131,8 @@ const VECTORS: &[Vector] = &[
         json: r#"{"theme":"dark","user":7}"#,
         dictionary: None,
         identity: None,
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "ARWm2jsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAG2hUD65B4zcoUF5_fz_4coEYGXJCmOo_MjkKJm",
             "vnNjT7J_ud-18zbgDttil5K2Kyq1DIw2biUTDTK2OCR2MdJPzW6QriahNkt078zHqLjXyg",
@@ -130,6 +151,8 @@ const VECTORS: &[Vector] = &[
         json: r#"{"csrf":"Kmh5oObdeUqVydd9","lang":"de-CH","theme":"dark"}"#,
         dictionary: None,
         identity: None,
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "AhWm2jsAAAAAZVPxAAAAAABnNSSAYsUzmvHjGXv7ismzoTJ5qBNiYohPoeicAK23htnzEul7ImNz",
             "cmYiOiJLbWg1b09iZGVVcVZ5ZGQ5IiwibGFuZyI6ImRlLUNIIiwidGhlbWUiOiJkYXJrIn0",
@@ -148,6 +171,8 @@ const VECTORS: &[Vector] = &[
         json: TYPICAL_JSON,
         dictionary: Some(DICTIONARY),
         identity: None,
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "AW4_bW_w8fLz9PX29_j5-vv8_f7_AAECAwQFBgcPR2I4Pz8oLS9Q5RyyXFvQNiAnnf9TYlnKdhul",
             "4qXVTIazhJRXhzrx7QAzO6rU4v83imAj-1XVHtugoDmm171SU_0YrUz210HiPPeIDjkwCzF-iyp4",
@@ -172,6 +197,8 @@ const VECTORS: &[Vector] = &[
         json: r#"{"cart":[3,1],"user":42}"#,
         dictionary: None,
         identity: Some(""),
+        compact_identity: false,
+        carried: None,
         expected: "AW4_bW9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dncc1hoWAKCcyqBdIyQCmaSyc6JQPwEk9B-JtD5lCPy0hs1tqZW0FnWLPyDRDH1fyBtnzWEs0jJBgndn06UdK0O2o9sOx9Y",
     },
     Vector {
@@ -187,6 +214,8 @@ const VECTORS: &[Vector] = &[
         json: TYPICAL_JSON,
         dictionary: None,
         identity: Some("842753582"),
+        compact_identity: false,
+        carried: None,
         expected: concat!(
             "ARWm2jt4eXp7fH1-f4CBgoOEhYaHiImKi4yNjo-TxUmzwCOlY3sgncFUvUq3YbsxxERya_TRymyX",
             "0E58LeXSFgMiJVd0taX467BAeXRW5A6AzKuhOYj1a_mjYLe9a-Ugb-IFNEmrChke-9BUnONHD11q",
@@ -200,6 +229,56 @@ const VECTORS: &[Vector] = &[
             "SFDLtUBqjoY9MnSopVe2be2JKjMnTZ4Anx8kQqHrPEpYDGeyWqaDjSd8tYDv-ctdLusJV6EKsT6o",
             "WzSaAf2eKv8rvX-LESofmncZdEZnCzJsKtmJEq1CCg",
         ),
+    },
+    Vector {
+        label: "v1 sealed with an identity whose origin is the sealing key, a subject, typical session compressed with zstd",
+        key_hex: KEY_A,
+        nonce_hex: "909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7",
+        cookie_name: "__Secure-session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 1 },
+        pad_to: None,
+        now: 1_733_400_000,
+        max_age: 86_400,
+        json: TYPICAL_JSON,
+        dictionary: None,
+        identity: Some("842753582"),
+        compact_identity: true,
+        carried: None,
+        expected: concat!(
+            "AW4_bW-QkZKTlJWWl5iZmpucnZ6foKGio6SlpqcTNU552BrCrBJn2YcDSPybaQir7ZviHLrG4YZY",
+            "LCcybVWG5U0hJqNcZLvtgQAj4182527AMnME5x-IvE7F3Nw4xe7RXnjWekNfnqzW1gCkwTqX5KnV",
+            "s13swQ8QcB-3g3G2RqglF_ktawQLvoAPAupKXPNxbMIez4cda18nY6f9o2H66p9Uc_oex9IxVR-T",
+            "8ALlE6gFCyPTnLYjmXoCJL_eX-p4snxX3-5exqLyzuAu_7tawbH7SnxAzO0tn9n_8OaXQG72rkFs",
+            "rQuD-rPjIUuEfEapimstJvKxODDE2BuO-wvaMTCyjGzVP2tJKhGmxzJC_mniicJTqI_tjfdPKQND",
+            "ln4UpaLOt60je1LzvGiWqXc4TycpgL3R4f60odTcq5K6UMdB10F6VI6_buQaV2J-LmMdhiG0Q2j6",
+            "aYsx1chb8w3Bx8Sd0y-cRcIzGeeC85spVdvVOgZrIMbUokmgAlfRx2_BTjv_GyErNdeYoTgdpvV5",
+            "lgFS2rM2hEgU9lj6hSkjsXDxixa2Dw5JlVCTDI3hQqAfH3JS81NFpPhuJMfraQft5etqOs8sKTZG",
+            "nGt6MRywZjIi8viJbWbXu3kaGwGIuoIkHnZqeBb80_UkUtgaqFxYsWuq44mtih5C-3KQ0gyKWBhs",
+            "5x6Pro-SoOP-A8x_r-XFQJU-c-CaFOJYsBVJIdXPJSGNZAgIelEgQBKSYSj-VTAQ6v8vlS_4MQe-",
+            "toxnm3e5fnML9xcsgyVqEVT1C6EHecDg2S9v",
+        ),
+    },
+    Vector {
+        label: "v1 sealed with an identity carried from another key, 5 hours old, small JSON stored as is",
+        key_hex: KEY_B,
+        nonce_hex: "b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7",
+        cookie_name: "session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 1 },
+        pad_to: None,
+        now: 1_700_018_000,
+        max_age: 3600,
+        json: r#"{"cart":[3,1],"user":42}"#,
+        dictionary: None,
+        identity: Some(""),
+        compact_identity: true,
+        carried: Some(Carried {
+            session_id_hex: "0ff1637ca8207372ee5be6bcb03b61fe",
+            created_at: 1_700_000_000,
+            origin_key_hex: KEY_A,
+        }),
+        expected: "ARWm2juwsbKztLW2t7i5uru8vb6_wMHCw8TFxsfdKmekMC-tvDdKouKYomXyHEYr6Akhsubk-uOB_EXSB0G5TvMfDgMyL8m98sQFy_L-yIDiIkslZLoWlCa1ow9-MJYK6IAJLA",
     },
 ];
 
@@ -217,7 +296,8 @@ fn codec(v: &Vector) -> Codec {
         .mode(v.mode)
         .compression(v.compression)
         .max_age(Duration::from_secs(v.max_age))
-        .write_identity(v.identity.is_some());
+        .write_identity(v.identity.is_some())
+        .compact_identity(v.compact_identity);
     if let Some(bucket) = v.pad_to {
         builder = builder.pad_to_multiple_of(bucket);
     }
@@ -227,10 +307,29 @@ fn codec(v: &Vector) -> Codec {
     builder.build().unwrap()
 }
 
+/// The subject of the vector's identity, if any.
+fn subject(v: &Vector) -> Option<&'static str> {
+    v.identity.filter(|s| !s.is_empty())
+}
+
+/// The identity a carried vector continues: what opening must give back.
+fn carried_identity(v: &Vector) -> Option<Identity> {
+    let c = v.carried.as_ref()?;
+    let id: [u8; 16] = hex::decode(c.session_id_hex).unwrap().try_into().unwrap();
+    let origin: [u8; 32] = hex::decode(c.origin_key_hex).unwrap().try_into().unwrap();
+    Some(Identity::new(
+        SessionId::from_bytes(id),
+        c.created_at,
+        Key::from_bytes(origin).id(),
+        subject(v).map(str::to_owned),
+    ))
+}
+
 fn lineage(v: &Vector) -> Lineage {
-    match v.identity {
-        Some(subject) if !subject.is_empty() => Lineage::new_for(subject),
-        _ => Lineage::new(),
+    match (carried_identity(v), subject(v)) {
+        (Some(identity), _) => Lineage::Continue(identity),
+        (None, Some(subject)) => Lineage::new_for(subject),
+        (None, None) => Lineage::new(),
     }
 }
 
@@ -268,13 +367,17 @@ fn vectors_open_back_to_the_json() {
         assert_eq!(opened.key_id, Key::from_bytes(key_bytes(v)).id());
         match (v.identity, &opened.identity) {
             (None, None) => {}
-            (Some(subject), Some(identity)) => {
+            (Some(_), Some(identity)) => {
                 let d = independent_decode(v);
                 assert_eq!(d.identity.as_ref(), Some(identity), "{}", v.label);
-                assert_eq!(identity.created_at, v.now, "{}", v.label);
-                assert_eq!(identity.origin_key, opened.key_id, "{}", v.label);
-                let expected = Some(subject).filter(|s| !s.is_empty());
-                assert_eq!(identity.subject.as_deref(), expected, "{}", v.label);
+                match carried_identity(v) {
+                    Some(carried) => assert_eq!(identity, &carried, "{}", v.label),
+                    None => {
+                        assert_eq!(identity.created_at, v.now, "{}", v.label);
+                        assert_eq!(identity.origin_key, opened.key_id, "{}", v.label);
+                    }
+                }
+                assert_eq!(identity.subject.as_deref(), subject(v), "{}", v.label);
             }
             (expected, got) => panic!("{}: identity {expected:?}, opened {got:?}", v.label),
         }
@@ -301,6 +404,14 @@ fn vectors_cover_every_body_encoding() {
     assert!(decoded
         .iter()
         .any(|d| d.version == 1 && d.flags & 0x18 == 0x18));
+    // The origin key id left out (bit 5), and written because it is not
+    // the sealing key.
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x38 == 0x38));
+    assert!(decoded.iter().any(|d| d.version == 1
+        && d.flags & 0x28 == 0x08
+        && d.identity.as_ref().map(|i| i.origin_key.as_bytes()) != Some(&d.key_id)));
 }
 
 #[test]
@@ -322,6 +433,8 @@ fn independent_decoder_agrees_with_every_vector() {
 
 struct Decoded {
     version: u8,
+    /// The key id in the header.
+    key_id: [u8; 4],
     flags: u8,
     issued_at: u64,
     expires_at: u64,
@@ -377,13 +490,24 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
         )
         .expect("authentic");
     let flags = plaintext[0];
-    assert_eq!(flags & !0x1f, 0, "reserved flags");
+    assert_eq!(flags & !0x3f, 0, "reserved flags");
     let (issued_at, rest) = varint(&plaintext[1..]);
     let (max_age, rest) = varint(rest);
+    let key_id: [u8; 4] = raw[1..5].try_into().unwrap();
     let (identity, rest) = if flags & 0x08 != 0 {
-        decode_identity(key, name, &nonce, issued_at, flags & 0x10 != 0, rest)
+        // Bit 5: no origin key id, the origin is the header's key id.
+        let origin = (flags & 0x20 != 0).then_some(key_id);
+        decode_identity(
+            key,
+            name,
+            &nonce,
+            issued_at,
+            origin,
+            flags & 0x10 != 0,
+            rest,
+        )
     } else {
-        assert_eq!(flags & 0x10, 0, "a subject needs an identity");
+        assert_eq!(flags & 0x30, 0, "a subject or bit 5 needs an identity");
         (None, rest)
     };
     let mut body = rest;
@@ -429,6 +553,7 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
     };
     Decoded {
         version: 1,
+        key_id,
         flags,
         issued_at,
         expires_at: issued_at + max_age,
@@ -448,18 +573,22 @@ fn signing_key(key: &[u8; 32]) -> [u8; 32] {
 
 /// The identity block (FORMAT.md, "Identity"), and a check that a new
 /// session's id is the keyed function of the nonce FORMAT.md gives.
+/// `implicit_origin`: the header's key id when bit 5 leaves the origin out.
 fn decode_identity<'a>(
     key: &[u8; 32],
     name: &str,
     nonce: &[u8; 24],
     issued_at: u64,
+    implicit_origin: Option<[u8; 4]>,
     with_subject: bool,
     rest: &'a [u8],
 ) -> (Option<Identity>, &'a [u8]) {
     let session_id: [u8; 16] = rest[..16].try_into().unwrap();
     let (age, rest) = varint(&rest[16..]);
-    let origin: [u8; 4] = rest[..4].try_into().unwrap();
-    let mut rest = &rest[4..];
+    let (origin, mut rest) = match implicit_origin {
+        Some(origin) => (origin, rest),
+        None => (rest[..4].try_into().unwrap(), &rest[4..]),
+    };
     let subject = if with_subject {
         let len = usize::from(rest[0]);
         assert!((1..=64).contains(&len), "subject length");
@@ -520,6 +649,7 @@ fn decode_signed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {
     mac.verify_slice(&raw[21..53]).expect("authentic");
     Decoded {
         version: 2,
+        key_id: raw[1..5].try_into().unwrap(),
         flags: 0,
         issued_at: u64::from_be_bytes(raw[5..13].try_into().unwrap()),
         expires_at: u64::from_be_bytes(raw[13..21].try_into().unwrap()),

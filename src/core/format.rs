@@ -10,8 +10,12 @@
 //! header    = version (1, 0x01) || key_id (4) || nonce (24)
 //! aad       = version || key_id || cookie name (UTF-8)   (no nonce: it is
 //!             bound through the XAES key derivation and the GCM nonce)
-//! plaintext = flags (1) || varint issued_at || varint max_age || body
+//! plaintext = flags (1) || varint issued_at || varint max_age
+//!             [|| identity when flags & 0x08] || body
 //!             [|| 0x80 || 0x00* when flags & 0x04]
+//! identity  = session_id (16) || varint age
+//!             [|| origin key_id (4) unless flags & 0x20]
+//!             [|| subject_len (1) || subject when flags & 0x10]
 //! body      = json                            (flags & 0x03 == 0)
 //!           | varint json_len || zstd frame   (flags & 0x03 == 1, magicless)
 //!           | dict_id (4) || varint json_len || zstd frame with that dictionary
@@ -66,9 +70,14 @@ pub(crate) const FLAG_IDENTITY: u8 = 0b0000_1000;
 /// Flags byte: the identity block ends with a subject (only with
 /// `FLAG_IDENTITY`).
 pub(crate) const FLAG_SUBJECT: u8 = 0b0001_0000;
+/// Flags byte: the identity block has no origin key id, because the origin
+/// is the key that sealed this value (the key id in the header); only with
+/// `FLAG_IDENTITY`. Saves 4 bytes on every value of a session that has not
+/// outlived a key rotation.
+pub(crate) const FLAG_ORIGIN_IS_SEALER: u8 = 0b0010_0000;
 /// Every other bit is reserved and must be zero.
 pub(crate) const FLAG_KNOWN: u8 =
-    FLAG_COMPRESSION_MASK | FLAG_PADDED | FLAG_IDENTITY | FLAG_SUBJECT;
+    FLAG_COMPRESSION_MASK | FLAG_PADDED | FLAG_IDENTITY | FLAG_SUBJECT | FLAG_ORIGIN_IS_SEALER;
 
 /// The public part of a sealed value, readable without any key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

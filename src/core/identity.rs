@@ -6,11 +6,15 @@
 //! subject chosen by the application (a user id). Re-seals carry all four
 //! unchanged; only a new session (a first seal, or a renewal at sign-in)
 //! mints a new identity. This is what makes an absolute lifetime and
-//! revocation possible: see FORMAT.md ("Identity") for the bytes.
+//! revocation possible: see FORMAT.md ("Identity") for the bytes. The origin
+//! key id is left out (flag bit 5) while it equals the key that seals the
+//! value, which is every value of a session until a key rotation.
 
 use std::fmt;
 
-use crate::core::format::{put_varint, take_varint};
+use crate::core::format::{
+    put_varint, take_varint, FLAG_IDENTITY, FLAG_ORIGIN_IS_SEALER, FLAG_SUBJECT, KEY_ID_LEN,
+};
 use crate::error::{Error, Result};
 use crate::keys::key::KeyId;
 
@@ -253,34 +257,55 @@ pub(crate) fn check_subject(subject: &str) -> Result<()> {
 }
 
 /// Writes the identity block (FORMAT.md, "Identity"): session id, varint
-/// (issued_at - created_at), origin key id, then, when there is a subject,
-/// its length byte and bytes. Returns whether a subject was written.
-pub(crate) fn put_identity(out: &mut Vec<u8>, identity: &Identity, issued_at: u64) -> Result<bool> {
+/// (issued_at - created_at), the origin key id unless it is `sealer` (the key
+/// id in this value's header, given when the origin may be left out), then,
+/// when there is a subject, its length byte and bytes. Returns the flag bits
+/// that describe what was written.
+pub(crate) fn put_identity(
+    out: &mut Vec<u8>,
+    identity: &Identity,
+    issued_at: u64,
+    sealer: Option<KeyId>,
+) -> Result<u8> {
     let age = issued_at
         .checked_sub(identity.created_at)
         .ok_or_else(|| Error::config("a session cannot be created after it is sealed"))?;
+    let mut flags = FLAG_IDENTITY;
     out.extend_from_slice(&identity.session_id.0);
     put_varint(out, age);
-    out.extend_from_slice(identity.origin_key.as_bytes());
-    match &identity.subject {
-        None => Ok(false),
-        Some(subject) => {
-            check_subject(subject)?;
-            // check_subject bounds the length to MAX_SUBJECT_LEN (< 256).
-            out.push(u8::try_from(subject.len()).unwrap_or(u8::MAX));
-            out.extend_from_slice(subject.as_bytes());
-            Ok(true)
-        }
+    if sealer == Some(identity.origin_key) {
+        flags |= FLAG_ORIGIN_IS_SEALER;
+    } else {
+        out.extend_from_slice(identity.origin_key.as_bytes());
     }
+    if let Some(subject) = &identity.subject {
+        check_subject(subject)?;
+        // check_subject bounds the length to MAX_SUBJECT_LEN (< 256).
+        out.push(u8::try_from(subject.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(subject.as_bytes());
+        flags |= FLAG_SUBJECT;
+    }
+    Ok(flags)
 }
 
-/// Reads the identity block written by [`put_identity`] from authenticated
-/// bytes; returns the identity and the rest.
+/// Reads the identity block described by `flags` from authenticated bytes
+/// sealed under `sealer`; returns the identity (`None` without
+/// `FLAG_IDENTITY`) and the rest.
 pub(crate) fn take_identity(
     input: &[u8],
     issued_at: u64,
-    with_subject: bool,
-) -> Result<(Identity, &[u8])> {
+    flags: u8,
+    sealer: KeyId,
+) -> Result<(Option<Identity>, &[u8])> {
+    if flags & FLAG_IDENTITY == 0 {
+        return if flags & FLAG_SUBJECT != 0 {
+            Err(Error::malformed("subject without identity"))
+        } else if flags & FLAG_ORIGIN_IS_SEALER != 0 {
+            Err(Error::malformed("origin flag without identity"))
+        } else {
+            Ok((None, input))
+        };
+    }
     let (id, rest) = input
         .split_first_chunk::<SESSION_ID_LEN>()
         .ok_or_else(|| Error::malformed("truncated identity"))?;
@@ -288,10 +313,15 @@ pub(crate) fn take_identity(
     let created_at = issued_at
         .checked_sub(age)
         .ok_or_else(|| Error::malformed("session created before the epoch"))?;
-    let (origin, mut rest) = rest
-        .split_first_chunk::<4>()
-        .ok_or_else(|| Error::malformed("truncated identity"))?;
-    let subject = if with_subject {
+    let (origin_key, mut rest) = if flags & FLAG_ORIGIN_IS_SEALER != 0 {
+        (sealer, rest)
+    } else {
+        let (origin, rest) = rest
+            .split_first_chunk::<KEY_ID_LEN>()
+            .ok_or_else(|| Error::malformed("truncated identity"))?;
+        (KeyId(*origin), rest)
+    };
+    let subject = if flags & FLAG_SUBJECT != 0 {
         let (&len, after) = rest
             .split_first()
             .ok_or_else(|| Error::malformed("truncated identity"))?;
@@ -310,12 +340,12 @@ pub(crate) fn take_identity(
         None
     };
     Ok((
-        Identity {
+        Some(Identity {
             session_id: SessionId(*id),
             created_at,
-            origin_key: KeyId(*origin),
+            origin_key,
             subject,
-        },
+        }),
         rest,
     ))
 }

@@ -16,8 +16,8 @@ use crate::core::compression::{self, Compression, MIN_COMPRESS_LEN};
 use crate::core::dictionary::{Dictionary, DictionaryId, DICTIONARY_ID_LEN};
 use crate::core::format::{
     put_varint, split_sealed, take_varint, B64, FLAG_BODY_JSON, FLAG_BODY_ZSTD,
-    FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_IDENTITY, FLAG_KNOWN, FLAG_PADDED,
-    FLAG_SUBJECT, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
+    FLAG_BODY_ZSTD_DICT, FLAG_COMPRESSION_MASK, FLAG_KNOWN, FLAG_PADDED, HEADER_LEN, NONCE_LEN,
+    TAG_LEN, VERSION_SEALED, VERSION_SIGNED,
 };
 use crate::core::identity::{
     put_identity, take_identity, Identity, Lineage, SessionId, SESSION_ID_LEN,
@@ -267,13 +267,13 @@ impl Codec {
         buf.push(FLAG_BODY_JSON);
         put_varint(buf, now);
         put_varint(buf, max_age);
-        let mut identity_flags = 0;
-        if let Some(identity) = identity {
-            identity_flags |= FLAG_IDENTITY;
-            if put_identity(buf, identity, now)? {
-                identity_flags |= FLAG_SUBJECT;
+        let identity_flags = match identity {
+            Some(identity) => {
+                let sealer = self.compact_identity.then_some(entry.id);
+                put_identity(buf, identity, now, sealer)?
             }
-        }
+            None => 0,
+        };
         let mut flags = match self.compression {
             Compression::Zstd { level } if json.len() >= MIN_COMPRESS_LEN => {
                 self.compress_body(json, level, buf)?
@@ -455,14 +455,7 @@ impl Codec {
         let (issued_at, rest) = take_varint(rest)?;
         let (max_age, rest) = take_varint(rest)?;
         let expires_at = self.check_time(issued_at, max_age, now)?;
-        let (identity, rest) = match (flags & FLAG_IDENTITY != 0, flags & FLAG_SUBJECT != 0) {
-            (true, with_subject) => {
-                let (identity, rest) = take_identity(rest, issued_at, with_subject)?;
-                (Some(identity), rest)
-            }
-            (false, true) => return Err(Error::malformed("subject without identity")),
-            (false, false) => (None, rest),
-        };
+        let (identity, rest) = take_identity(rest, issued_at, flags, key_id)?;
         let mut body = rest;
         if flags & FLAG_PADDED != 0 {
             let marker = body

@@ -201,6 +201,10 @@ pub struct Codec {
     pub(crate) dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) compresses_with_dictionary: bool,
     pub(crate) cookie: CookieOptions,
+    /// Device binding (DBSC): the codecs of the bound and refresh cookies
+    /// and of challenges.
+    #[cfg(feature = "dbsc")]
+    pub(crate) binding: Option<Box<crate::dbsc::Binding>>,
 }
 
 impl Codec {
@@ -228,6 +232,8 @@ impl Codec {
             dictionaries: Vec::new(),
             open_only_dictionaries: Vec::new(),
             cookie: CookieOptions::default(),
+            #[cfg(feature = "dbsc")]
+            binding: None,
         }
     }
 
@@ -317,6 +323,18 @@ impl Codec {
     }
 }
 
+impl Codec {
+    #[cfg(feature = "dbsc")]
+    fn device_binding_config(&self) -> Option<&crate::dbsc::DeviceBinding> {
+        self.device_binding()
+    }
+
+    #[cfg(not(feature = "dbsc"))]
+    fn device_binding_config(&self) -> Option<()> {
+        None
+    }
+}
+
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codec")
@@ -337,6 +355,7 @@ impl fmt::Debug for Codec {
                 &self.dictionaries.iter().map(|d| d.id()).collect::<Vec<_>>(),
             )
             .field("cookie", &self.cookie)
+            .field("device_binding", &self.device_binding_config())
             .finish_non_exhaustive()
     }
 }
@@ -375,6 +394,8 @@ pub struct CodecBuilder {
     pub(crate) dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) open_only_dictionaries: Vec<Arc<Dictionary>>,
     pub(crate) cookie: CookieOptions,
+    #[cfg(feature = "dbsc")]
+    pub(crate) binding: Option<crate::dbsc::DeviceBinding>,
 }
 
 impl CodecBuilder {
@@ -474,6 +495,22 @@ impl CodecBuilder {
     /// ```
     pub fn compact_identity(mut self, compact: bool) -> Self {
         self.compact_identity = compact;
+        self
+    }
+
+    /// Binds sessions to devices (DBSC) when the browser supports it: see
+    /// [`DeviceBinding`](crate::DeviceBinding) and the `dbsc` module docs.
+    /// A bound session opens through `decode` only with its bound cookie.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DeviceBinding};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// assert_eq!(codec.device_binding(), Some(&DeviceBinding::new()));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    #[cfg(feature = "dbsc")]
+    pub fn device_binding(mut self, binding: crate::dbsc::DeviceBinding) -> Self {
+        self.binding = Some(binding);
         self
     }
 
@@ -673,6 +710,21 @@ impl CodecBuilder {
                 )));
             }
         }
+        #[cfg(feature = "dbsc")]
+        let binding = match self.binding {
+            Some(config) => Some(Box::new(crate::dbsc::Binding::build(
+                config,
+                &crate::dbsc::Parent {
+                    name: &self.name,
+                    ring: &ring,
+                    max_lifetime: lifetime,
+                    clock_skew: self.clock_skew,
+                    revocations: self.revocations.as_ref(),
+                    cookie: &self.cookie,
+                },
+            )?)),
+            None => None,
+        };
         let cookie = self.cookie.validated(&self.name)?;
         let name_len = u16::try_from(self.name.len())
             .map_err(|_| Error::config("cookie name is longer than 65535 bytes"))?;
@@ -711,6 +763,8 @@ impl CodecBuilder {
             dictionaries,
             compresses_with_dictionary,
             cookie,
+            #[cfg(feature = "dbsc")]
+            binding,
         })
     }
 }

@@ -116,6 +116,16 @@ pub enum Error {
         /// What revoked it.
         reason: crate::revocation::set::Revoked,
     },
+    /// The session is bound to a device (DBSC) and the request does not
+    /// carry a valid, unexpired bound cookie for it: the browser must refresh
+    /// with a proof from the device key first. The request has no session.
+    Unbound,
+    /// A device-bound session request (registration or refresh) was refused:
+    /// the proof, its challenge or the registered key did not check out.
+    DeviceProof {
+        /// What was wrong.
+        reason: ProofRefused,
+    },
     /// The operating system's random number generator failed, so no nonce
     /// could be drawn and nothing was sealed (a server problem, never the
     /// client's).
@@ -125,6 +135,52 @@ pub enum Error {
         /// What is wrong and how to fix it (never key material).
         message: String,
     },
+}
+
+/// Why a device-bound session (DBSC) registration or refresh was refused.
+/// Never carries the proof, the challenge or the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProofRefused {
+    /// No proof (`Secure-Session-Response`) where one is required.
+    Missing,
+    /// Not a compact JWS with JSON header and payload.
+    Malformed,
+    /// An algorithm this server did not offer (only ES256 is), `none`
+    /// included.
+    Algorithm,
+    /// The token type is not `dbsc+jwt`.
+    Type,
+    /// The key is not a P-256 point, or a registration proof carries none.
+    BadKey,
+    /// The signature does not verify with the device key.
+    BadSignature,
+    /// The challenge (`jti`) is not one this cluster issued, or it expired.
+    Challenge,
+    /// The challenge or the refresh cookie belongs to another session.
+    OtherSession,
+    /// Registration for a session that is already bound to a device.
+    AlreadyBound,
+    /// A refresh without the refresh cookie that holds the device key, or
+    /// for a session that is not bound.
+    NotRegistered,
+}
+
+impl fmt::Display for ProofRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProofRefused::Missing => "no proof",
+            ProofRefused::Malformed => "malformed proof",
+            ProofRefused::Algorithm => "algorithm not offered: only ES256 is accepted",
+            ProofRefused::Type => "token type is not dbsc+jwt",
+            ProofRefused::BadKey => "not a P-256 device key",
+            ProofRefused::BadSignature => "signature does not verify with the device key",
+            ProofRefused::Challenge => "unknown or expired challenge",
+            ProofRefused::OtherSession => "challenge or key of another session",
+            ProofRefused::AlreadyBound => "session already bound to a device",
+            ProofRefused::NotRegistered => "no device key registered for this session",
+        })
+    }
 }
 
 impl Error {
@@ -253,6 +309,16 @@ impl fmt::Display for Error {
             Error::Revoked { reason } => write!(
                 f,
                 "session is revoked ({reason}): treat the request as having no session"
+            ),
+            Error::Unbound => f.write_str(
+                "the session is bound to a device and its bound cookie is missing or expired: \
+                 the browser refreshes it with a proof from the device key; until then the \
+                 request has no session",
+            ),
+            Error::DeviceProof { reason } => write!(
+                f,
+                "device-bound session request refused ({reason}): answer 403 and let the \
+                 browser start over"
             ),
             Error::RandomUnavailable => f.write_str(
                 "the operating system's random number generator failed, so nothing was sealed: \

@@ -41,6 +41,8 @@
 
 mod codec;
 mod core;
+#[cfg(feature = "dbsc")]
+mod dbsc;
 mod error;
 mod http;
 mod integrations;
@@ -57,7 +59,13 @@ pub use codec::{
     DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_LIFETIME, DEFAULT_REFRESH_AFTER, MAX_LIFETIME,
 };
 pub use cookie::SameSite;
-pub use error::{Error, Result};
+#[cfg(feature = "dbsc")]
+pub use dbsc::{
+    DbscRequest, DbscResponse, DeviceBinding, CHALLENGE_HEADER, DEFAULT_BOUND_LIFETIME,
+    DEFAULT_CHALLENGE_LIFETIME, MIN_LIFETIME, REGISTRATION_HEADER, RESPONSE_HEADER,
+    SESSION_ID_HEADER,
+};
+pub use error::{Error, ProofRefused, Result};
 pub use http::cookie_options::{
     BROWSER_ATTRIBUTE_LIMIT, BROWSER_COOKIE_LIMIT, DEFAULT_MAX_TOTAL_COOKIE_SIZE, MAX_CHUNKS,
 };

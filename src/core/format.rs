@@ -75,9 +75,17 @@ pub(crate) const FLAG_SUBJECT: u8 = 0b0001_0000;
 /// `FLAG_IDENTITY`. Saves 4 bytes on every value of a session that has not
 /// outlived a key rotation.
 pub(crate) const FLAG_ORIGIN_IS_SEALER: u8 = 0b0010_0000;
+/// Flags byte: the session is bound to a device key (DBSC) and opens on a
+/// request only with a valid bound cookie; only with `FLAG_IDENTITY`. No
+/// bytes of its own.
+pub(crate) const FLAG_BOUND: u8 = 0b0100_0000;
 /// Every other bit is reserved and must be zero.
-pub(crate) const FLAG_KNOWN: u8 =
-    FLAG_COMPRESSION_MASK | FLAG_PADDED | FLAG_IDENTITY | FLAG_SUBJECT | FLAG_ORIGIN_IS_SEALER;
+pub(crate) const FLAG_KNOWN: u8 = FLAG_COMPRESSION_MASK
+    | FLAG_PADDED
+    | FLAG_IDENTITY
+    | FLAG_SUBJECT
+    | FLAG_ORIGIN_IS_SEALER
+    | FLAG_BOUND;
 
 /// The public part of a sealed value, readable without any key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,8 @@
 use std::fmt;
 
 use crate::core::format::{
-    put_varint, take_varint, FLAG_IDENTITY, FLAG_ORIGIN_IS_SEALER, FLAG_SUBJECT, KEY_ID_LEN,
+    put_varint, take_varint, FLAG_BOUND, FLAG_IDENTITY, FLAG_ORIGIN_IS_SEALER, FLAG_SUBJECT,
+    KEY_ID_LEN,
 };
 use crate::error::{Error, Result};
 use crate::keys::key::KeyId;
@@ -130,6 +131,10 @@ pub struct Identity {
     /// The application's short name for the session's owner (a user id),
     /// for revoking all of that owner's sessions.
     pub subject: Option<String>,
+    /// The session is bound to a device key (DBSC): it opens on a request
+    /// only together with a valid bound cookie. Set by the registration
+    /// endpoint, carried through re-seals, cleared by renewal.
+    pub bound: bool,
 }
 
 impl Identity {
@@ -153,6 +158,7 @@ impl Identity {
             created_at,
             origin_key,
             subject,
+            bound: false,
         }
     }
 }
@@ -285,6 +291,9 @@ pub(crate) fn put_identity(
         out.extend_from_slice(subject.as_bytes());
         flags |= FLAG_SUBJECT;
     }
+    if identity.bound {
+        flags |= FLAG_BOUND;
+    }
     Ok(flags)
 }
 
@@ -302,6 +311,8 @@ pub(crate) fn take_identity(
             Err(Error::malformed("subject without identity"))
         } else if flags & FLAG_ORIGIN_IS_SEALER != 0 {
             Err(Error::malformed("origin flag without identity"))
+        } else if flags & FLAG_BOUND != 0 {
+            Err(Error::malformed("bound flag without identity"))
         } else {
             Ok((None, input))
         };
@@ -345,6 +356,7 @@ pub(crate) fn take_identity(
             created_at,
             origin_key,
             subject,
+            bound: flags & FLAG_BOUND != 0,
         }),
         rest,
     ))

@@ -222,6 +222,7 @@ impl Codec {
                     created_at: now,
                     origin_key: origin.unwrap_or_else(|| self.ring.primary_id()),
                     subject: subject.clone(),
+                    bound: false,
                 })
             }
             Lineage::Continue(identity) => {

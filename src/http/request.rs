@@ -33,11 +33,22 @@ struct Found<'h> {
     /// first `chunk_counts[i - 1]` entries.
     chunks: [[&'h str; MAX_CANDIDATES]; CHUNK_SLOTS],
     chunk_counts: [usize; CHUNK_SLOTS],
+    /// Values of cookies named NAME-bound (device-bound sessions), the
+    /// first `bound_count` entries.
+    bound: [&'h str; MAX_CANDIDATES],
+    bound_count: usize,
 }
+
+/// The suffix of a device-bound session's bound cookie name.
+pub(crate) const BOUND_SUFFIX: &str = "-bound";
 
 impl<'h> Found<'h> {
     fn heads(&self) -> &[&'h str] {
         self.heads.get(..self.head_count).unwrap_or(&[])
+    }
+
+    fn bound(&self) -> &[&'h str] {
+        self.bound.get(..self.bound_count).unwrap_or(&[])
     }
 
     /// The occurrences of chunk cookie NAME.(index + 1), in header order.
@@ -207,7 +218,46 @@ impl Codec {
         now: u64,
     ) -> Result<Opened<T>> {
         let found = self.find_cookies(cookie_fields);
-        self.open_found(&found, now)
+        self.open_found(&found, now, true)
+    }
+
+    /// Opens the session without requiring the bound cookie of a
+    /// device-bound session: for the registration endpoint, which must see
+    /// whether the session is bound already.
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn decode_unbound_at<T: DeserializeOwned>(
+        &self,
+        cookie_header: &[u8],
+        now: u64,
+    ) -> Result<Opened<T>> {
+        let found = self.find_cookies(std::iter::once(cookie_header));
+        self.open_found(&found, now, false)
+    }
+
+    /// Opens one candidate value; a device-bound session also needs one of
+    /// the request's bound cookies to open and name the same session.
+    fn open_request<T: DeserializeOwned>(
+        &self,
+        value: &str,
+        now: u64,
+        found: &Found<'_>,
+        check_binding: bool,
+    ) -> Result<Opened<T>> {
+        let opened = self.open_at(value, now)?;
+        if let Some(identity) = opened
+            .identity
+            .as_ref()
+            .filter(|i| i.bound && check_binding)
+        {
+            #[cfg(feature = "dbsc")]
+            self.check_bound(identity, found.bound(), now)?;
+            #[cfg(not(feature = "dbsc"))]
+            {
+                let _ = (identity, found.bound());
+                return Err(Error::Unbound);
+            }
+        }
+        Ok(opened)
     }
 
     /// "An invalid cookie means no session", in one call: the session if the
@@ -281,7 +331,12 @@ impl Codec {
 
     /// Opens the candidates found: each head alone, or assembled with its
     /// chunks, at most [`MAX_CANDIDATES`] opened values in all.
-    fn open_found<T: DeserializeOwned>(&self, found: &Found<'_>, now: u64) -> Result<Opened<T>> {
+    fn open_found<T: DeserializeOwned>(
+        &self,
+        found: &Found<'_>,
+        now: u64,
+        check_binding: bool,
+    ) -> Result<Opened<T>> {
         if found.head_count == 0 {
             return Err(Error::NoCookie);
         }
@@ -302,7 +357,11 @@ impl Codec {
                     break;
                 }
                 tries += 1;
-                consider(self.open_at(head, now), &mut best, &mut error);
+                consider(
+                    self.open_request(head, now, found, check_binding),
+                    &mut best,
+                    &mut error,
+                );
                 continue;
             };
             // 2 to max_chunks, so 1 to CHUNK_SLOTS chunk cookies.
@@ -331,7 +390,8 @@ impl Codec {
                     .zip(choice)
                     .filter_map(|(i, k)| found.occurrences(i).get(k).copied());
                 let result = self.assemble(first, pieces, &mut assembled);
-                let result = result.and_then(|()| self.open_at(&assembled, now));
+                let result =
+                    result.and_then(|()| self.open_request(&assembled, now, found, check_binding));
                 consider(result, &mut best, &mut error);
             }
         }
@@ -354,20 +414,31 @@ impl Codec {
             head_count: 0,
             chunks: [[""; MAX_CANDIDATES]; CHUNK_SLOTS],
             chunk_counts: [0; CHUNK_SLOTS],
+            bound: [""; MAX_CANDIDATES],
+            bound_count: 0,
         };
         for field in fields {
             for (cookie_name, value) in cookie_pairs(field.as_ref()) {
                 // 0 for the head, i for chunk NAME.i.
                 let index = if cookie_name == name {
                     0
-                } else if chunk_slots == 0 {
-                    continue;
                 } else {
-                    match cookie_name
-                        .strip_prefix(name)
-                        .and_then(|rest| rest.strip_prefix(b"."))
-                        .and_then(parse_small_decimal)
-                    {
+                    let Some(rest) = cookie_name.strip_prefix(name) else {
+                        continue;
+                    };
+                    if rest == BOUND_SUFFIX.as_bytes() {
+                        if let (Some(value), Some(slot)) =
+                            (ascii(value), found.bound.get_mut(found.bound_count))
+                        {
+                            *slot = value;
+                            found.bound_count += 1;
+                        }
+                        continue;
+                    }
+                    if chunk_slots == 0 {
+                        continue;
+                    }
+                    match rest.strip_prefix(b".").and_then(parse_small_decimal) {
                         Some(i) if i <= chunk_slots => i,
                         _ => continue,
                     }
@@ -548,7 +619,7 @@ fn consider<T>(result: Result<Opened<T>>, best: &mut Option<Opened<T>>, error: &
 fn informativeness(err: &Error) -> u8 {
     match err {
         Error::Deserialize { .. } | Error::Decompression | Error::UnknownDictionary { .. } => 6,
-        Error::Expired { .. } | Error::NotYetValid { .. } => 5,
+        Error::Expired { .. } | Error::NotYetValid { .. } | Error::Unbound => 5,
         Error::RevokedKey { .. } | Error::RetiredKey { .. } => 4,
         Error::UnknownKey { .. } => 3,
         Error::Unauthenticated => 2,

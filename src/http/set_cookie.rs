@@ -33,12 +33,18 @@ use crate::http::domain;
 /// }
 /// # Ok::<(), sealed_session::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct SetCookies {
     headers: Vec<String>,
 }
 
 impl SetCookies {
+    /// Appends another set's headers after these.
+    #[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+    pub(crate) fn extend(&mut self, other: SetCookies) {
+        self.headers.extend(other.headers);
+    }
+
     /// The header values, in the order to send them.
     ///
     /// ```

@@ -309,6 +309,12 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let settings = &self.middleware.settings;
+        #[cfg(feature = "dbsc")]
+        if let Some(answer) = dbsc_endpoint_answer(settings.codec(), &request) {
+            let (request, _) = request.into_parts();
+            let response = ServiceResponse::new(request, answer).map_into_right_body();
+            return Box::pin(async move { Ok(response) });
+        }
         let headers = request.headers();
         // Cheap clones (shared bytes), decoded only if the handler asks.
         let fields: Vec<HeaderValue> = headers.get_all(header::COOKIE).cloned().collect();
@@ -346,6 +352,36 @@ where
     }
 }
 
+/// The answer to a device binding endpoint (`POST` to the registration or
+/// refresh path of a codec with device binding), served by the middleware.
+#[cfg(feature = "dbsc")]
+fn dbsc_endpoint_answer(codec: &Codec, request: &ServiceRequest) -> Option<HttpResponse> {
+    use crate::dbsc::{RESPONSE_HEADER, SESSION_ID_HEADER};
+    use crate::integrations::response_policy::{dbsc_answer, dbsc_endpoint};
+    let endpoint = dbsc_endpoint(
+        codec,
+        request.method() == actix_web::http::Method::POST,
+        request.path(),
+    )?;
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = request_host(request);
+    let answer = dbsc_answer(
+        codec,
+        endpoint,
+        headers.get_all(header::COOKIE).map(HeaderValue::as_bytes),
+        text(RESPONSE_HEADER),
+        text(SESSION_ID_HEADER),
+        host.as_deref(),
+    );
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in answer.headers {
+        response.append_header((name, value));
+    }
+    Some(response.body(answer.body))
+}
+
 /// The request's host: the `Host` header, or the URI authority (HTTP/2).
 fn request_host(request: &ServiceRequest) -> Option<String> {
     request
@@ -378,6 +414,9 @@ fn header_name(name: Header) -> HeaderName {
         Header::SetCookie => header::SET_COOKIE,
         Header::Vary => header::VARY,
         Header::CacheControl => header::CACHE_CONTROL,
+        Header::SessionRegistration => {
+            header::HeaderName::from_static("secure-session-registration")
+        }
     }
 }
 

@@ -271,6 +271,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
+        #[cfg(feature = "dbsc")]
+        if let Some(answer) = dbsc_endpoint_answer(&layer, &request) {
+            return Box::pin(async move { Ok(answer) });
+        }
         let headers = request.headers();
         // Cheap clones (shared bytes), decoded only if the handler asks.
         let fields: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
@@ -287,6 +291,45 @@ where
             Ok(write_back(response, &handle, host.as_deref(), &layer))
         })
     }
+}
+
+/// The answer to a device binding endpoint (`POST` to the registration or
+/// refresh path of a codec with device binding), served by the layer itself.
+#[cfg(feature = "dbsc")]
+fn dbsc_endpoint_answer<T, B>(
+    layer: &SealedSessionLayer<T>,
+    request: &Request<B>,
+) -> Option<Response> {
+    use crate::dbsc::{RESPONSE_HEADER, SESSION_ID_HEADER};
+    use crate::integrations::response_policy::{dbsc_answer, dbsc_endpoint};
+    let codec = layer.settings.codec();
+    let endpoint = dbsc_endpoint(
+        codec,
+        request.method() == http::Method::POST,
+        request.uri().path(),
+    )?;
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = request_host(request);
+    let answer = dbsc_answer(
+        codec,
+        endpoint,
+        headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+        text(RESPONSE_HEADER),
+        text(SESSION_ID_HEADER),
+        host.as_deref(),
+    );
+    let mut response = Response::new(axum_core::body::Body::from(answer.body));
+    *response.status_mut() =
+        http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_REQUEST);
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .append(HeaderName::from_static(name), value);
+        }
+    }
+    Some(response)
 }
 
 /// The request's host: the `Host` header, or the URI authority (HTTP/2).
@@ -342,6 +385,7 @@ fn header_name(name: Header) -> HeaderName {
         Header::SetCookie => SET_COOKIE,
         Header::Vary => VARY,
         Header::CacheControl => CACHE_CONTROL,
+        Header::SessionRegistration => HeaderName::from_static("secure-session-registration"),
     }
 }
 

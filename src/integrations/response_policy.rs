@@ -11,6 +11,8 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+#[cfg(feature = "dbsc")]
+use zeroize::Zeroize;
 
 use crate::codec::Codec;
 use crate::error::Error;
@@ -26,6 +28,9 @@ pub(crate) enum Header {
     SetCookie,
     Vary,
     CacheControl,
+    /// `Secure-Session-Registration`: asks the browser to bind the session
+    /// to a device key (DBSC).
+    SessionRegistration,
 }
 
 /// A framework's response header map, as the policy needs it.
@@ -127,6 +132,9 @@ where
             return Err(Failure::InvalidHeader);
         }
     }
+    if let Some(registration) = handle.registration_header() {
+        headers.append(Header::SessionRegistration, &registration);
+    }
     if !headers.contains(Header::CacheControl) {
         headers.append(Header::CacheControl, "private, no-store");
     }
@@ -159,6 +167,62 @@ fn is_header_value(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+}
+
+/// The device binding endpoint a request is for, if the codec binds
+/// devices and the request is a `POST` to one of its paths.
+#[cfg(feature = "dbsc")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbscEndpoint {
+    Registration,
+    Refresh,
+}
+
+#[cfg(feature = "dbsc")]
+pub(crate) fn dbsc_endpoint(codec: &Codec, is_post: bool, path: &str) -> Option<DbscEndpoint> {
+    let (registration, refresh) = codec.device_binding()?.paths();
+    match path {
+        _ if !is_post => None,
+        p if p == registration => Some(DbscEndpoint::Registration),
+        p if p == refresh => Some(DbscEndpoint::Refresh),
+        _ => None,
+    }
+}
+
+/// Answers a device binding endpoint from the request's headers: every
+/// `Cookie` field (joined as one header), the proof, the session id header
+/// and the host. Refusals are logged at debug level without any value.
+#[cfg(feature = "dbsc")]
+pub(crate) fn dbsc_answer<'a>(
+    codec: &Codec,
+    endpoint: DbscEndpoint,
+    cookie_fields: impl Iterator<Item = &'a [u8]>,
+    proof: Option<&str>,
+    session_id: Option<&str>,
+    host: Option<&str>,
+) -> crate::dbsc::DbscResponse {
+    let mut cookie_header = Vec::new();
+    for field in cookie_fields {
+        if !cookie_header.is_empty() {
+            cookie_header.extend_from_slice(b"; ");
+        }
+        cookie_header.extend_from_slice(field);
+    }
+    let request = crate::dbsc::DbscRequest {
+        cookie_header: &cookie_header,
+        proof,
+        session_id,
+        host,
+    };
+    let response = match endpoint {
+        DbscEndpoint::Registration => codec.dbsc_register(&request),
+        DbscEndpoint::Refresh => codec.dbsc_refresh(&request),
+    };
+    if let Some(err) = &response.refused {
+        log::debug!("device binding {endpoint:?} refused: {err}");
+    }
+    cookie_header.zeroize();
+    response
 }
 
 #[cfg(test)]

@@ -425,6 +425,10 @@ struct State<T> {
     /// The subject a renewal gives the new session (`None`: keep the
     /// current one).
     renew_subject: Option<String>,
+    /// `bind_device` was called: ask the browser to bind the session.
+    bind: bool,
+    /// The `Secure-Session-Registration` value `finish` produced.
+    registration: Option<String>,
 }
 
 struct Shared<T> {
@@ -548,6 +552,8 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     identity: None,
                     lineage: None,
                     renew_subject: None,
+                    bind: false,
+                    registration: None,
                 }),
             }),
         }
@@ -737,6 +743,49 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         state.renew_subject = Some(subject.into());
     }
 
+    /// Asks the browser to bind this session to a device key (DBSC) in
+    /// this response: call it at sign-in, after [`SessionHandle::renew_for`].
+    /// A browser with DBSC registers a key and from then on the session
+    /// opens only with a short-lived bound cookie that only that device can
+    /// refresh; a browser without DBSC ignores the request and keeps an
+    /// ordinary session. Needs a codec with
+    /// [`CodecBuilder::device_binding`](crate::CodecBuilder::device_binding);
+    /// an already bound session is left as it is.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DeviceBinding, DynamicSession, SessionHandle, SessionSettings};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let settings = SessionSettings::new(codec);
+    /// let session = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", true);
+    /// session.set(DynamicSession::new());
+    /// session.renew_for("user-42");
+    /// session.bind_device();
+    /// let cookies = session.finish(None)?.expect("a new session is set");
+    /// assert_eq!(cookies.len(), 1);
+    /// let header = session.registration_header().expect("binding is requested");
+    /// assert!(header.starts_with("(ES256);path=\"/dbsc/start\""));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    #[cfg(feature = "dbsc")]
+    pub fn bind_device(&self) {
+        self.loaded().bind = true;
+    }
+
+    /// The `Secure-Session-Registration` header value to send with this
+    /// response, once [`SessionHandle::finish`] ran after `bind_device`
+    /// (the integrations send it).
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
+    /// let settings = SessionSettings::new(Codec::builder("s").development_key().build()?);
+    /// let session = SessionHandle::<DynamicSession>::from_cookie_header(&settings, "", true);
+    /// assert!(session.registration_header().is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn registration_header(&self) -> Option<String> {
+        self.state().registration.clone()
+    }
+
     /// The identity of the session opened from the cookie: its id, creation
     /// time, origin key and subject (`None` without a valid cookie, for a
     /// value sealed without identity, or after [`purge`](Self::purge)).
@@ -790,6 +839,52 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn finish(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
+        let cookies = self.finish_cookies(host)?;
+        #[cfg(feature = "dbsc")]
+        self.request_binding(cookies.as_ref())?;
+        Ok(cookies)
+    }
+
+    /// After `bind_device`: the registration header for the identity just
+    /// sealed (read back from the cookies set, at sign-in only) or, when
+    /// nothing was sealed, the opened one.
+    #[cfg(feature = "dbsc")]
+    fn request_binding(&self, cookies: Option<&SetCookies>) -> Result<()> {
+        let mut state = self.state();
+        if !state.bind || state.purged {
+            return Ok(());
+        }
+        let codec = self.shared.settings.codec();
+        let identity = match cookies {
+            Some(cookies) => {
+                let header = cookies
+                    .iter()
+                    .filter_map(|c| c.split(';').next())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                codec
+                    .decode_unbound_at::<serde::de::IgnoredAny>(
+                        header.as_bytes(),
+                        crate::codec::now_unix(),
+                    )
+                    .ok()
+                    .and_then(|opened| opened.identity)
+            }
+            None => state.identity.clone(),
+        };
+        match identity {
+            Some(identity) if !identity.bound => {
+                state.registration = Some(codec.dbsc_registration_header(&identity)?);
+            }
+            _ => log::debug!(
+                "session cookie {:?}: device binding requested without an unbound session",
+                codec.name()
+            ),
+        }
+        Ok(())
+    }
+
+    fn finish_cookies(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
         let state = self.state();
         let codec = self.shared.settings.codec();
         if state.loader.is_some() {

@@ -1,0 +1,717 @@
+//! Device-bound sessions (DBSC, W3C draft, Chrome 145+), without any
+//! server-side store.
+//!
+//! The browser keeps a private key that cannot leave the device. Once a
+//! session is bound to it, the session cookie alone opens nothing: every
+//! request must also carry a short-lived *bound cookie* (minutes), and only
+//! the holder of the device key can get a fresh one. A copied cookie pair
+//! stops working when its bound cookie expires.
+//!
+//! Everything the server must remember travels sealed, like the session:
+//!
+//! | value | cookie | what it holds | lifetime |
+//! |---|---|---|---|
+//! | session | `NAME` | the session, its identity marked *bound* | `max_age` |
+//! | bound cookie | `NAME-bound` | the session's identity | `bound_lifetime` |
+//! | refresh cookie | `NAME-refresh`, `Path=` the refresh path | identity and device public key | rest of `max_lifetime` |
+//! | challenge | none (headers) | session id, registration or refresh | `challenge_lifetime` |
+//!
+//! Each is sealed under the key ring with its own name in the authenticated
+//! data, so none can stand in for another, and each carries the session's
+//! identity, so the absolute lifetime and revocations end a bound session at
+//! its next refresh. Any server of the cluster can answer a registration or a
+//! refresh. The protocol, as Chromium speaks it:
+//!
+//! 1. A response (the sign-in response, via
+//!    [`SessionHandle::bind_device`](crate::SessionHandle::bind_device))
+//!    carries `Secure-Session-Registration: (ES256);path="...";challenge="..."`.
+//! 2. The browser POSTs to that path with `Secure-Session-Response: <JWT>`
+//!    signed by a new device key and carrying it (`jwk`):
+//!    [`Codec::dbsc_register`] checks the proof and the challenge, marks the
+//!    session bound, and sets the three cookies.
+//! 3. Before the bound cookie expires the browser POSTs to the refresh path
+//!    with `Sec-Secure-Session-Id`; [`Codec::dbsc_refresh`] answers 403 with a
+//!    new challenge, then, given a proof signed by the registered key, 200
+//!    with a fresh bound cookie.
+//!
+//! Requires the `dbsc` feature (RustCrypto's `p256` for ES256).
+
+mod jwt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::codec::{now_unix, random_nonce, Codec, CodecBuilder, Opened};
+use crate::core::compression::Compression;
+use crate::core::format::NONCE_LEN;
+use crate::core::identity::{Identity, Lineage, SessionId};
+use crate::error::{Error, ProofRefused, Result};
+use crate::http::cookie_options::{CookieOptions, DomainSetting};
+use crate::http::set_cookie::SetCookies;
+use crate::keys::ring::KeyRing;
+use crate::revocation::set::RevocationSet;
+
+use jwt::{DeviceKey, Proof, ALG};
+
+/// Default lifetime of a bound cookie: ten minutes. Chromium signs at most
+/// six refreshes per nine minutes per site by default, so a lifetime under
+/// about two minutes would exhaust that quota.
+pub const DEFAULT_BOUND_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Default lifetime of a challenge: two minutes, the replay window of a
+/// stateless challenge (SECURITY.md).
+pub const DEFAULT_CHALLENGE_LIFETIME: Duration = Duration::from_secs(2 * 60);
+/// The shortest bound lifetime or challenge lifetime accepted.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(10);
+
+/// The response header that starts a registration.
+pub const REGISTRATION_HEADER: &str = "Secure-Session-Registration";
+/// The request header that carries a proof (a JWT).
+pub const RESPONSE_HEADER: &str = "Secure-Session-Response";
+/// The request header that names the session being refreshed.
+pub const SESSION_ID_HEADER: &str = "Sec-Secure-Session-Id";
+/// The response header that carries a refresh challenge.
+pub const CHALLENGE_HEADER: &str = "Secure-Session-Challenge";
+
+/// How sessions are bound to devices: lifetimes and endpoint paths. Give it
+/// to [`CodecBuilder::device_binding`].
+///
+/// ```
+/// use std::time::Duration;
+/// use sealed_session::{Codec, DeviceBinding};
+/// let codec = Codec::builder("session")
+///     .development_key()
+///     .device_binding(DeviceBinding::new().bound_lifetime(Duration::from_secs(300)))
+///     .build()?;
+/// assert!(codec.device_binding().is_some());
+/// # Ok::<(), sealed_session::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceBinding {
+    bound_lifetime: Duration,
+    challenge_lifetime: Duration,
+    registration_path: String,
+    refresh_path: String,
+}
+
+impl Default for DeviceBinding {
+    fn default() -> Self {
+        DeviceBinding::new()
+    }
+}
+
+impl DeviceBinding {
+    /// Ten-minute bound cookies, two-minute challenges, endpoints at
+    /// `/dbsc/start` and `/dbsc/refresh`.
+    ///
+    /// ```
+    /// let binding = sealed_session::DeviceBinding::new();
+    /// assert_eq!(binding.paths(), ("/dbsc/start", "/dbsc/refresh"));
+    /// ```
+    pub fn new() -> Self {
+        DeviceBinding {
+            bound_lifetime: DEFAULT_BOUND_LIFETIME,
+            challenge_lifetime: DEFAULT_CHALLENGE_LIFETIME,
+            registration_path: "/dbsc/start".to_owned(),
+            refresh_path: "/dbsc/refresh".to_owned(),
+        }
+    }
+
+    /// How long a bound cookie lives: how long a copied cookie keeps
+    /// working. At least 10 s; keep it in minutes in production (Chromium's
+    /// refresh quota).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let binding = sealed_session::DeviceBinding::new().bound_lifetime(Duration::from_secs(120));
+    /// assert_eq!(binding.lifetimes().0, Duration::from_secs(120));
+    /// ```
+    pub fn bound_lifetime(mut self, lifetime: Duration) -> Self {
+        self.bound_lifetime = lifetime;
+        self
+    }
+
+    /// How long a challenge may be answered. At least 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let binding = sealed_session::DeviceBinding::new().challenge_lifetime(Duration::from_secs(30));
+    /// assert_eq!(binding.lifetimes().1, Duration::from_secs(30));
+    /// ```
+    pub fn challenge_lifetime(mut self, lifetime: Duration) -> Self {
+        self.challenge_lifetime = lifetime;
+        self
+    }
+
+    /// The registration and refresh endpoint paths (absolute, same origin).
+    ///
+    /// ```
+    /// let binding = sealed_session::DeviceBinding::new().endpoints("/auth/bind", "/auth/refresh");
+    /// assert_eq!(binding.paths(), ("/auth/bind", "/auth/refresh"));
+    /// ```
+    pub fn endpoints(mut self, registration: &str, refresh: &str) -> Self {
+        registration.clone_into(&mut self.registration_path);
+        refresh.clone_into(&mut self.refresh_path);
+        self
+    }
+
+    /// The registration and refresh paths.
+    ///
+    /// ```
+    /// assert_eq!(sealed_session::DeviceBinding::new().paths().1, "/dbsc/refresh");
+    /// ```
+    pub fn paths(&self) -> (&str, &str) {
+        (&self.registration_path, &self.refresh_path)
+    }
+
+    /// The bound cookie's and the challenge's lifetimes.
+    ///
+    /// ```
+    /// let (bound, challenge) = sealed_session::DeviceBinding::new().lifetimes();
+    /// assert!(challenge < bound);
+    /// ```
+    pub fn lifetimes(&self) -> (Duration, Duration) {
+        (self.bound_lifetime, self.challenge_lifetime)
+    }
+}
+
+/// The codecs and settings a codec with device binding holds.
+pub(crate) struct Binding {
+    pub(crate) config: DeviceBinding,
+    pub(crate) bound: Codec,
+    refresh: Codec,
+    challenge: Codec,
+}
+
+/// What the parent codec's builder passes down.
+pub(crate) struct Parent<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) ring: &'a Arc<KeyRing>,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) clock_skew: Duration,
+    pub(crate) revocations: Option<&'a Arc<RevocationSet>>,
+    pub(crate) cookie: &'a CookieOptions,
+}
+
+impl Binding {
+    pub(crate) fn build(config: DeviceBinding, parent: &Parent<'_>) -> Result<Binding> {
+        for (what, lifetime) in [
+            ("bound_lifetime", config.bound_lifetime),
+            ("challenge_lifetime", config.challenge_lifetime),
+        ] {
+            if lifetime < MIN_LIFETIME || lifetime > parent.max_lifetime {
+                return Err(Error::config(format!(
+                    "device binding {what} ({} s) must be between {} s and the session's \
+                     max_lifetime ({} s)",
+                    lifetime.as_secs(),
+                    MIN_LIFETIME.as_secs(),
+                    parent.max_lifetime.as_secs()
+                )));
+            }
+        }
+        for path in [&config.registration_path, &config.refresh_path] {
+            if !path.starts_with('/') || path.bytes().any(|b| !b.is_ascii_graphic() || b == b'"') {
+                return Err(Error::config(format!(
+                    "device binding endpoint {path:?} must be an absolute path without spaces or \
+                     quotes, such as /dbsc/start"
+                )));
+            }
+        }
+        let sub = |suffix: &str, lifetime: Duration, path: &str, identity: bool| {
+            // The skew allowance is kept well below the lifetime, so that a
+            // 10 s bound cookie still lives most of its 10 s.
+            let skew = parent.clock_skew.min(lifetime / 4);
+            let mut cookie = parent.cookie.clone();
+            path.clone_into(&mut cookie.path);
+            cookie.max_chunks = 1;
+            let mut builder: CodecBuilder = Codec::builder(sub_name(parent.name, suffix, path))
+                .key_ring(Arc::clone(parent.ring))
+                .max_age(lifetime)
+                .max_lifetime(parent.max_lifetime)
+                .clock_skew(skew)
+                .write_identity(identity)
+                .compression(Compression::Off);
+            builder.cookie = cookie;
+            if let Some(set) = parent.revocations {
+                builder = builder.revocations(Arc::clone(set));
+            }
+            builder.build()
+        };
+        let bound = sub("-bound", config.bound_lifetime, "/", true)?;
+        let refresh = sub("-refresh", parent.max_lifetime, &config.refresh_path, true)?;
+        let challenge = sub("-challenge", config.challenge_lifetime, "/", false)?;
+        Ok(Binding {
+            config,
+            bound,
+            refresh,
+            challenge,
+        })
+    }
+}
+
+/// `NAME-bound`, `NAME-refresh`: a `__Host-` name (which requires `Path=/`)
+/// becomes `__Secure-` for the path-scoped refresh cookie.
+fn sub_name(name: &str, suffix: &str, path: &str) -> String {
+    match name.strip_prefix("__Host-") {
+        Some(rest) if path != "/" => format!("__Secure-{rest}{suffix}"),
+        _ => format!("{name}{suffix}"),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Challenge {
+    /// The session id, hex.
+    s: String,
+    /// True for a refresh challenge, false for a registration one.
+    r: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeviceKeyClaim {
+    /// The device public key, `x || y`, base64url.
+    k: String,
+}
+
+/// A registration or refresh request, as the framework hands it over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbscRequest<'a> {
+    /// The `Cookie` header fields, joined or as one field.
+    pub cookie_header: &'a [u8],
+    /// `Secure-Session-Response`, the proof, when present.
+    pub proof: Option<&'a str>,
+    /// `Sec-Secure-Session-Id`, on refresh.
+    pub session_id: Option<&'a str>,
+    /// The request's host (required with a [`DomainRule`](crate::DomainRule)).
+    pub host: Option<&'a str>,
+}
+
+/// What to answer a registration or refresh request: status, headers (each
+/// `Set-Cookie` separately) and a JSON body. Its `Debug` output hides the
+/// header values (they hold sealed cookies).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbscResponse {
+    /// HTTP status: 200, 403 with a challenge, or 400/401 when refused.
+    pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+    /// Why the request was refused, when it was (for logs).
+    pub refused: Option<Error>,
+}
+
+impl std::fmt::Debug for DbscResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbscResponse")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .field("refused", &self.refused)
+            .finish()
+    }
+}
+
+impl DbscResponse {
+    fn json(status: u16, body: String) -> Self {
+        DbscResponse {
+            status,
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("cache-control", "no-store".to_owned()),
+            ],
+            body,
+            refused: None,
+        }
+    }
+
+    /// A refused registration: 400, nothing set. A refused refresh: the
+    /// session ends in the browser (`{"continue":false}`) and its bound and
+    /// refresh cookies are not renewed.
+    fn refused(err: Error, refresh: bool) -> Self {
+        let mut response = if refresh {
+            DbscResponse::json(401, r#"{"continue":false}"#.to_owned())
+        } else {
+            DbscResponse::json(400, r#"{"error":"registration refused"}"#.to_owned())
+        };
+        response.refused = Some(err);
+        response
+    }
+}
+
+fn refused(reason: ProofRefused) -> Error {
+    Error::DeviceProof { reason }
+}
+
+impl Codec {
+    /// The device binding settings, when configured.
+    ///
+    /// ```
+    /// let codec = sealed_session::Codec::builder("s").development_key().build()?;
+    /// assert!(codec.device_binding().is_none());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn device_binding(&self) -> Option<&DeviceBinding> {
+        self.binding.as_deref().map(|b| &b.config)
+    }
+
+    fn binding(&self) -> Result<&Binding> {
+        self.binding.as_deref().ok_or_else(|| {
+            Error::config(
+                "device binding is not configured: call CodecBuilder::device_binding \
+                 (feature `dbsc`)",
+            )
+        })
+    }
+
+    /// The `Secure-Session-Registration` header value that asks the browser
+    /// to bind the session with this identity to a device key (send it on
+    /// the response that sets the session, for example at sign-in).
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DeviceBinding, DynamicSession};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let value = codec.seal(&DynamicSession::new())?;
+    /// let identity = codec.open::<DynamicSession>(&value)?.identity.unwrap();
+    /// let header = codec.dbsc_registration_header(&identity)?;
+    /// assert!(header.starts_with(r#"(ES256);path="/dbsc/start";challenge=""#));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_registration_header(&self, identity: &Identity) -> Result<String> {
+        self.dbsc_registration_header_at(identity, now_unix(), random_nonce()?)
+    }
+
+    /// [`Codec::dbsc_registration_header`] at time `now` with a given nonce.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DeviceBinding, DynamicSession};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let value = codec.seal_at(&DynamicSession::new(), 1_000, [1; 24])?;
+    /// let identity = codec.open_at::<DynamicSession>(&value, 1_000)?.identity.unwrap();
+    /// let a = codec.dbsc_registration_header_at(&identity, 1_000, [2; 24])?;
+    /// assert_eq!(a, codec.dbsc_registration_header_at(&identity, 1_000, [2; 24])?);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_registration_header_at(
+        &self,
+        identity: &Identity,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<String> {
+        let binding = self.binding()?;
+        let challenge = seal_challenge(binding, identity.session_id, false, now, nonce)?;
+        Ok(format!(
+            "({ALG});path=\"{}\";challenge=\"{challenge}\"",
+            binding.config.registration_path
+        ))
+    }
+
+    /// Answers a registration request (`POST` to the registration path):
+    /// checks the proof (ES256, `dbsc+jwt`, signed by the key it carries),
+    /// its challenge (issued by this cluster for this session, unexpired),
+    /// and that the session is not bound yet; then re-seals the session as
+    /// bound and sets the bound and refresh cookies. Never fails: a refusal
+    /// is a 400 response with [`DbscResponse::refused`] set.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DbscRequest, DeviceBinding};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let response = codec.dbsc_register(&DbscRequest::default());
+    /// assert_eq!(response.status, 400);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_register(&self, request: &DbscRequest<'_>) -> DbscResponse {
+        self.dbsc_register_at(request, now_unix(), &mut random_nonce)
+    }
+
+    /// [`Codec::dbsc_register`] at time `now`, drawing nonces from `nonces`.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DbscRequest, DeviceBinding};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let response = codec.dbsc_register_at(&DbscRequest::default(), 1_000, &mut || Ok([0; 24]));
+    /// assert!(response.refused.is_some());
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_register_at(
+        &self,
+        request: &DbscRequest<'_>,
+        now: u64,
+        nonces: &mut dyn FnMut() -> Result<[u8; NONCE_LEN]>,
+    ) -> DbscResponse {
+        self.register(request, now, nonces)
+            .unwrap_or_else(|err| DbscResponse::refused(err, false))
+    }
+
+    fn register(
+        &self,
+        request: &DbscRequest<'_>,
+        now: u64,
+        nonces: &mut dyn FnMut() -> Result<[u8; NONCE_LEN]>,
+    ) -> Result<DbscResponse> {
+        let binding = self.binding()?;
+        let proof =
+            Proof::parse(request.proof.ok_or(refused(ProofRefused::Missing))?).map_err(refused)?;
+        let key = proof.jwk.clone().ok_or(refused(ProofRefused::BadKey))?;
+        proof.verify(&key).map_err(refused)?;
+        let opened: Opened<Box<RawValue>> = self.decode_unbound_at(request.cookie_header, now)?;
+        let Lineage::Continue(mut identity) = opened.lineage() else {
+            // Sealed without an identity: nothing to bind.
+            return Err(refused(ProofRefused::OtherSession));
+        };
+        if identity.bound {
+            return Err(refused(ProofRefused::AlreadyBound));
+        }
+        check_challenge(binding, &proof.jti, identity.session_id, false, now)?;
+        // The bound and refresh cookies carry the identity unmarked: only
+        // the session itself is marked bound (and so needs a bound cookie).
+        let unmarked = Lineage::Continue(identity.clone());
+        identity.bound = true;
+        let marked = Lineage::Continue(identity);
+        let mut cookies =
+            self.encode_for(&*opened.session, &marked, request.host, now, nonces()?)?;
+        let claim = DeviceKeyClaim {
+            k: B64.encode(key.0),
+        };
+        cookies.extend(binding.refresh.encode_for(
+            &claim,
+            &unmarked,
+            request.host,
+            now,
+            nonces()?,
+        )?);
+        self.bound_response(binding, &unmarked, cookies, request.host, now, nonces()?)
+    }
+
+    /// Answers a refresh request (`POST` to the refresh path). Without a
+    /// proof: 403 with a fresh challenge in `Secure-Session-Challenge`. With
+    /// one: checks it against the device key sealed in the refresh cookie
+    /// (any `jwk` in the proof is ignored), the challenge, the session's
+    /// absolute lifetime and the revocations, then sets a fresh bound cookie.
+    /// A refusal answers `{"continue":false}`, which ends the binding in the
+    /// browser. Never fails.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DbscRequest, DeviceBinding};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let response = codec.dbsc_refresh(&DbscRequest { session_id: Some("00"), ..Default::default() });
+    /// assert_eq!(response.body, r#"{"continue":false}"#);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_refresh(&self, request: &DbscRequest<'_>) -> DbscResponse {
+        self.dbsc_refresh_at(request, now_unix(), &mut random_nonce)
+    }
+
+    /// [`Codec::dbsc_refresh`] at time `now`, drawing nonces from `nonces`.
+    ///
+    /// ```
+    /// use sealed_session::{Codec, DbscRequest, DeviceBinding};
+    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let response = codec.dbsc_refresh_at(&DbscRequest::default(), 1_000, &mut || Ok([0; 24]));
+    /// assert_eq!(response.status, 401);
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn dbsc_refresh_at(
+        &self,
+        request: &DbscRequest<'_>,
+        now: u64,
+        nonces: &mut dyn FnMut() -> Result<[u8; NONCE_LEN]>,
+    ) -> DbscResponse {
+        self.refresh(request, now, nonces)
+            .unwrap_or_else(|err| DbscResponse::refused(err, true))
+    }
+
+    fn refresh(
+        &self,
+        request: &DbscRequest<'_>,
+        now: u64,
+        nonces: &mut dyn FnMut() -> Result<[u8; NONCE_LEN]>,
+    ) -> Result<DbscResponse> {
+        let binding = self.binding()?;
+        let named: SessionId = request
+            .session_id
+            .ok_or(refused(ProofRefused::NotRegistered))?
+            .trim_matches('"')
+            .parse()
+            .map_err(|_| refused(ProofRefused::NotRegistered))?;
+        // Opening checks the absolute lifetime and the revocations.
+        let registered: Opened<DeviceKeyClaim> = binding
+            .refresh
+            .decode_bytes_at(request.cookie_header, now)
+            .map_err(|err| match err {
+                Error::Revoked { .. } | Error::LifetimeEnded { .. } => err,
+                _ => refused(ProofRefused::NotRegistered),
+            })?;
+        let identity = registered
+            .identity
+            .ok_or(refused(ProofRefused::NotRegistered))?;
+        if identity.session_id != named {
+            return Err(refused(ProofRefused::OtherSession));
+        }
+        let Some(proof) = request.proof else {
+            let challenge = seal_challenge(binding, named, true, now, nonces()?)?;
+            let mut response = DbscResponse::json(403, "{}".to_owned());
+            response.headers.push((
+                "secure-session-challenge",
+                format!("\"{challenge}\";id=\"{named}\""),
+            ));
+            return Ok(response);
+        };
+        let proof = Proof::parse(proof).map_err(refused)?;
+        let key = B64
+            .decode(&registered.session.k)
+            .ok()
+            .and_then(|k| <[u8; 64]>::try_from(k).ok())
+            .map(DeviceKey)
+            .ok_or(refused(ProofRefused::NotRegistered))?;
+        proof.verify(&key).map_err(refused)?;
+        check_challenge(binding, &proof.jti, named, true, now)?;
+        let lineage = Lineage::Continue(identity);
+        self.bound_response(
+            binding,
+            &lineage,
+            SetCookies::default(),
+            request.host,
+            now,
+            nonces()?,
+        )
+    }
+
+    /// 200 with a fresh bound cookie (after `cookies`) and the session
+    /// description Chromium expects.
+    fn bound_response(
+        &self,
+        binding: &Binding,
+        lineage: &Lineage,
+        mut cookies: SetCookies,
+        host: Option<&str>,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<DbscResponse> {
+        let Lineage::Continue(identity) = lineage else {
+            return Err(refused(ProofRefused::NotRegistered));
+        };
+        let bound = binding.bound.encode_for(&(), lineage, host, now, nonce)?;
+        let attributes = bound
+            .iter()
+            .next()
+            .map(credential_attributes)
+            .unwrap_or_default();
+        cookies.extend(bound);
+        let body = serde_json::json!({
+            "session_identifier": identity.session_id.to_string(),
+            "refresh_url": binding.config.refresh_path,
+            "scope": { "include_site": !matches!(self.cookie.domain, DomainSetting::HostOnly) },
+            "credentials": [{
+                "type": "cookie",
+                "name": binding.bound.name(),
+                "attributes": attributes,
+            }],
+        });
+        let mut response = DbscResponse::json(200, body.to_string());
+        response
+            .headers
+            .extend(cookies.iter().map(|c| ("set-cookie", c.to_owned())));
+        Ok(response)
+    }
+
+    /// Encodes with the host when the domain depends on it.
+    fn encode_for<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        lineage: &Lineage,
+        host: Option<&str>,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SetCookies> {
+        let host = match self.cookie.domain {
+            DomainSetting::Rule(_) => Some(host.ok_or_else(|| {
+                Error::config("the cookie domain depends on the host: pass the request's host")
+            })?),
+            _ => None,
+        };
+        self.encode_with_at(value, lineage, host, now, nonce)
+    }
+
+    /// Checks a bound session's bound cookie among the request's values of
+    /// `NAME-bound`: one must open and carry the same session id.
+    pub(crate) fn check_bound(
+        &self,
+        identity: &Identity,
+        candidates: &[&str],
+        now: u64,
+    ) -> Result<()> {
+        let binding = self.binding.as_deref().ok_or(Error::Unbound)?;
+        let matches = candidates.iter().any(|value| {
+            binding
+                .bound
+                .open_at::<serde::de::IgnoredAny>(value, now)
+                .is_ok_and(|o| {
+                    o.identity
+                        .is_some_and(|i| i.session_id == identity.session_id)
+                })
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(Error::Unbound)
+        }
+    }
+}
+
+/// The attributes of a `Set-Cookie` line as DBSC's `credentials` names them:
+/// everything after the value except the lifetime.
+fn credential_attributes(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .skip(1)
+        .map(str::trim)
+        .filter(|a| {
+            let lower = a.to_ascii_lowercase();
+            !lower.starts_with("max-age=") && !lower.starts_with("expires=")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn seal_challenge(
+    binding: &Binding,
+    session: SessionId,
+    refresh: bool,
+    now: u64,
+    nonce: [u8; NONCE_LEN],
+) -> Result<String> {
+    let claim = Challenge {
+        s: session.to_string(),
+        r: refresh,
+    };
+    binding
+        .challenge
+        .seal_with_at(&claim, &Lineage::new(), now, nonce)
+}
+
+fn check_challenge(
+    binding: &Binding,
+    jti: &str,
+    session: SessionId,
+    refresh: bool,
+    now: u64,
+) -> Result<()> {
+    let opened = binding
+        .challenge
+        .open_at::<Challenge>(jti, now)
+        .map_err(|_| refused(ProofRefused::Challenge))?;
+    if opened.session.r != refresh {
+        return Err(refused(ProofRefused::Challenge));
+    }
+    if opened.session.s != session.to_string() {
+        return Err(refused(ProofRefused::OtherSession));
+    }
+    Ok(())
+}

@@ -1,0 +1,644 @@
+//! Device-bound sessions (DBSC), end to end through the public API, with a
+//! software device key standing in for the browser's: registration, the
+//! bound cookie on every request, refresh with a challenge, and every
+//! refusal (wrong algorithm, `none`, wrong type, forged signature, stale or
+//! foreign challenge, a proof for another session, a replayed
+//! registration), revocation at refresh, and two servers sharing one key
+//! ring (registration on one, refresh on the other).
+#![cfg(feature = "dbsc")]
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use sealed_session::{
+    Codec, DbscRequest, DbscResponse, DeviceBinding, DynamicSession, Error, Key, KeyRing, Lineage,
+    ProofRefused, RevocationSet,
+};
+use serde_json::{json, Value};
+
+const T0: u64 = 1_800_000_000;
+const BOUND: u64 = 60;
+
+fn ring() -> Arc<KeyRing> {
+    Arc::new(KeyRing::from_keys([Key::from_bytes([7; 32])]).unwrap())
+}
+
+fn codec_with(ring: Arc<KeyRing>, revocations: Option<Arc<RevocationSet>>) -> Codec {
+    let mut builder = Codec::builder("sid")
+        .key_ring(ring)
+        .domain("shop.test")
+        .device_binding(
+            DeviceBinding::new()
+                .bound_lifetime(Duration::from_secs(BOUND))
+                .challenge_lifetime(Duration::from_secs(30)),
+        );
+    if let Some(set) = revocations {
+        builder = builder.revocations(set);
+    }
+    builder.build().unwrap()
+}
+
+fn codec() -> Codec {
+    codec_with(ring(), None)
+}
+
+/// The software device: a P-256 key that signs proofs.
+struct Device(SigningKey);
+
+impl Device {
+    fn new(seed: u8) -> Self {
+        Device(SigningKey::from_bytes(&[seed; 32].into()).unwrap())
+    }
+
+    fn jwk(&self) -> Value {
+        let point = self.0.verifying_key().to_encoded_point(false);
+        json!({"crv": "P-256", "kty": "EC",
+               "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())})
+    }
+
+    fn sign(&self, header: Value, payload: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(payload.to_string())
+        );
+        let signature: Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", B64.encode(signature.to_bytes()))
+    }
+
+    fn registration_proof(&self, challenge: &str) -> String {
+        self.sign(
+            json!({"alg": "ES256", "jwk": self.jwk(), "typ": "dbsc+jwt"}),
+            json!({"jti": challenge}),
+        )
+    }
+
+    fn refresh_proof(&self, challenge: &str) -> String {
+        self.sign(
+            json!({"alg": "ES256", "typ": "dbsc+jwt"}),
+            json!({"jti": challenge}),
+        )
+    }
+}
+
+/// A cookie jar: name -> value, updated from Set-Cookie lines (Max-Age=0
+/// removes). Paths are ignored; the test sends what the path would allow.
+#[derive(Default, Clone)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, set_cookies: impl IntoIterator<Item = String>) {
+        for line in set_cookies {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != name);
+            if !line.contains("Max-Age=0") {
+                self.0.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn without(&self, name: &str) -> Jar {
+        Jar(self.0.iter().filter(|(n, _)| n != name).cloned().collect())
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn set_cookies(response: &DbscResponse) -> Vec<String> {
+    response
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn header<'r>(response: &'r DbscResponse, name: &str) -> Option<&'r str> {
+    response
+        .headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn nonces() -> impl FnMut() -> sealed_session::Result<[u8; 24]> {
+    let mut n = 0u8;
+    move || {
+        n = n.wrapping_add(1);
+        Ok([n; 24])
+    }
+}
+
+/// A signed-in session for "alice": the jar and the registration challenge.
+fn sign_in(codec: &Codec, now: u64) -> (Jar, String) {
+    let mut session = DynamicSession::new();
+    session.insert("user".into(), json!("alice"));
+    // A new nonce per sign-in: the session id derives from it.
+    static SIGN_INS: AtomicU8 = AtomicU8::new(100);
+    let nonce = [SIGN_INS.fetch_add(1, Ordering::Relaxed); 24];
+    let cookies = codec
+        .encode_with_at(&session, &Lineage::new_for("alice"), None, now, nonce)
+        .unwrap();
+    let mut jar = Jar::default();
+    jar.take(cookies);
+    let opened = codec
+        .decode_at::<DynamicSession>(&jar.header(), now)
+        .unwrap();
+    let header = codec
+        .dbsc_registration_header_at(&opened.identity.unwrap(), now, [10; 24])
+        .unwrap();
+    let challenge = header
+        .split("challenge=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        header.starts_with("(ES256);path=\"/dbsc/start\";"),
+        "{header}"
+    );
+    (jar, challenge)
+}
+
+fn register(codec: &Codec, jar: &Jar, proof: &str, now: u64) -> DbscResponse {
+    let cookie_header = jar.header();
+    codec.dbsc_register_at(
+        &DbscRequest {
+            cookie_header: cookie_header.as_bytes(),
+            proof: Some(proof),
+            ..Default::default()
+        },
+        now,
+        &mut nonces(),
+    )
+}
+
+fn refresh(codec: &Codec, jar: &Jar, id: &str, proof: Option<&str>, now: u64) -> DbscResponse {
+    let cookie_header = jar.header();
+    codec.dbsc_refresh_at(
+        &DbscRequest {
+            cookie_header: cookie_header.as_bytes(),
+            proof,
+            session_id: Some(id),
+            ..Default::default()
+        },
+        now,
+        &mut nonces(),
+    )
+}
+
+fn challenge_of(response: &DbscResponse) -> String {
+    assert_eq!(response.status, 403, "{response:?}");
+    let value = header(response, "secure-session-challenge").unwrap();
+    value.split('"').nth(1).unwrap().to_owned()
+}
+
+/// Registers `device` for a fresh session; returns the jar and session id.
+fn bound_session(codec: &Codec, device: &Device, now: u64) -> (Jar, String) {
+    let (mut jar, challenge) = sign_in(codec, now);
+    let response = register(codec, &jar, &device.registration_proof(&challenge), now);
+    assert_eq!(response.status, 200, "{response:?}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    jar.take(set_cookies(&response));
+    (jar, body["session_identifier"].as_str().unwrap().to_owned())
+}
+
+fn signed_in(codec: &Codec, jar: &Jar, now: u64) -> Result<String, Error> {
+    codec
+        .decode_at::<DynamicSession>(&jar.header(), now)
+        .map(|o| o.session["user"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn registration_binds_the_session_and_answers_what_chromium_expects() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (jar, challenge) = sign_in(&codec, T0);
+    let response = register(&codec, &jar, &device.registration_proof(&challenge), T0);
+    assert_eq!(response.status, 200, "{response:?}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    let id = codec
+        .decode_at::<DynamicSession>(&jar.header(), T0)
+        .unwrap()
+        .identity
+        .unwrap()
+        .session_id
+        .to_string();
+    assert_eq!(body["session_identifier"], json!(id));
+    assert_eq!(body["refresh_url"], json!("/dbsc/refresh"));
+    assert_eq!(body["scope"]["include_site"], json!(true));
+    assert_eq!(body["credentials"][0]["type"], json!("cookie"));
+    assert_eq!(body["credentials"][0]["name"], json!("sid-bound"));
+    // The bound cookie's attributes, without its lifetime.
+    let attributes = body["credentials"][0]["attributes"].as_str().unwrap();
+    let mut listed: Vec<&str> = attributes.split("; ").collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        [
+            "Domain=shop.test",
+            "HttpOnly",
+            "Path=/",
+            "SameSite=Lax",
+            "Secure"
+        ]
+    );
+    let cookies = set_cookies(&response);
+    let names: Vec<&str> = cookies
+        .iter()
+        .map(|c| c.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["sid", "sid-refresh", "sid-bound"]);
+    assert!(cookies[1].contains("Path=/dbsc/refresh"), "{}", cookies[1]);
+    assert!(cookies[2].contains("Max-Age="), "{}", cookies[2]);
+}
+
+#[test]
+fn a_bound_session_opens_only_with_its_unexpired_bound_cookie() {
+    let codec = codec();
+    let (jar, _) = bound_session(&codec, &Device::new(1), T0);
+    assert_eq!(signed_in(&codec, &jar, T0 + 1).unwrap(), "alice");
+    // The session cookie alone (copied without the bound cookie).
+    assert_eq!(
+        signed_in(&codec, &jar.without("sid-bound"), T0 + 1),
+        Err(Error::Unbound)
+    );
+    // The pair, once the bound cookie's lifetime is over.
+    assert_eq!(
+        signed_in(&codec, &jar, T0 + BOUND + 60),
+        Err(Error::Unbound)
+    );
+    // A bound cookie of another session does not do.
+    let (other, _) = bound_session(&codec, &Device::new(2), T0 + 5);
+    let bound_of_other = other
+        .0
+        .iter()
+        .find(|(n, _)| n == "sid-bound")
+        .unwrap()
+        .clone();
+    let mut mixed = jar.without("sid-bound");
+    mixed.0.push(bound_of_other);
+    assert_eq!(signed_in(&codec, &mixed, T0 + 6), Err(Error::Unbound));
+    // A codec without device binding refuses bound sessions outright.
+    let plain = Codec::builder("sid")
+        .key_ring(ring())
+        .domain("shop.test")
+        .build()
+        .unwrap();
+    assert_eq!(
+        plain
+            .decode_at::<DynamicSession>(&jar.header(), T0 + 1)
+            .unwrap_err(),
+        Error::Unbound
+    );
+}
+
+#[test]
+fn refresh_needs_a_fresh_challenge_signed_by_the_registered_key() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (mut jar, id) = bound_session(&codec, &device, T0);
+    // Long after the bound cookie expired (the browser no longer sends it).
+    let later = T0 + 10 * BOUND;
+    let jar_later = jar.without("sid-bound");
+    let challenge = challenge_of(&refresh(&codec, &jar_later, &id, None, later));
+    let proof = device.refresh_proof(&challenge);
+    let response = refresh(&codec, &jar_later, &id, Some(&proof), later);
+    assert_eq!(response.status, 200, "{response:?}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["session_identifier"], json!(id));
+    jar.take(set_cookies(&response));
+    assert_eq!(signed_in(&codec, &jar, later + 1).unwrap(), "alice");
+    // The identity is carried: same session id.
+    let identity = codec
+        .decode_at::<DynamicSession>(&jar.header(), later + 1)
+        .unwrap()
+        .identity
+        .unwrap();
+    assert_eq!(identity.session_id.to_string(), id);
+    assert!(identity.bound);
+}
+
+#[test]
+fn refresh_refusals() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (jar, id) = bound_session(&codec, &device, T0);
+    let now = T0 + 100;
+    let challenge = challenge_of(&refresh(&codec, &jar, &id, None, now));
+    let refused = |response: DbscResponse, reason: ProofRefused| {
+        assert_eq!(response.status, 401, "{response:?}");
+        assert_eq!(response.body, r#"{"continue":false}"#);
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(response.refused, Some(Error::DeviceProof { reason }));
+    };
+    // Signed by another key (a thief's), even one that names itself.
+    let thief = Device::new(2);
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&thief.refresh_proof(&challenge)),
+            now,
+        ),
+        ProofRefused::BadSignature,
+    );
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&thief.registration_proof(&challenge)),
+            now,
+        ),
+        ProofRefused::BadSignature,
+    );
+    // Wrong algorithm, none, wrong type.
+    for (header, reason) in [
+        (
+            json!({"alg": "RS256", "typ": "dbsc+jwt"}),
+            ProofRefused::Algorithm,
+        ),
+        (
+            json!({"alg": "none", "typ": "dbsc+jwt"}),
+            ProofRefused::Algorithm,
+        ),
+        (
+            json!({"alg": "HS256", "typ": "dbsc+jwt"}),
+            ProofRefused::Algorithm,
+        ),
+        (json!({"alg": "ES256", "typ": "JWT"}), ProofRefused::Type),
+    ] {
+        let proof = device.sign(header, json!({"jti": challenge}));
+        refused(refresh(&codec, &jar, &id, Some(&proof), now), reason);
+    }
+    // A stale challenge.
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&device.refresh_proof(&challenge)),
+            now + 31 + 60,
+        ),
+        ProofRefused::Challenge,
+    );
+    // A made-up challenge, and a registration challenge used for a refresh.
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&device.refresh_proof("made-up")),
+            now,
+        ),
+        ProofRefused::Challenge,
+    );
+    let (_, registration_challenge) = sign_in(&codec, now);
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&device.refresh_proof(&registration_challenge)),
+            now,
+        ),
+        ProofRefused::Challenge,
+    );
+    // A challenge issued for another session.
+    let (other_jar, other_id) = bound_session(&codec, &Device::new(3), now);
+    let foreign = challenge_of(&refresh(&codec, &other_jar, &other_id, None, now));
+    refused(
+        refresh(
+            &codec,
+            &jar,
+            &id,
+            Some(&device.refresh_proof(&foreign)),
+            now,
+        ),
+        ProofRefused::OtherSession,
+    );
+    // A session id that is not the refresh cookie's.
+    refused(
+        refresh(&codec, &jar, &other_id, None, now),
+        ProofRefused::OtherSession,
+    );
+    // No refresh cookie: nothing to verify against.
+    refused(
+        refresh(&codec, &jar.without("sid-refresh"), &id, None, now),
+        ProofRefused::NotRegistered,
+    );
+    // The good proof still works after all that.
+    let good = refresh(
+        &codec,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        now,
+    );
+    assert_eq!(good.status, 200, "{good:?}");
+}
+
+#[test]
+fn registration_refusals() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (jar, challenge) = sign_in(&codec, T0);
+    let refused = |response: DbscResponse, reason: ProofRefused| {
+        assert_eq!(response.status, 400, "{response:?}");
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(response.refused, Some(Error::DeviceProof { reason }));
+    };
+    // No key in the header.
+    refused(
+        register(&codec, &jar, &device.refresh_proof(&challenge), T0),
+        ProofRefused::BadKey,
+    );
+    // A key in the header, but the proof signed by another.
+    let forged = Device::new(2).sign(
+        json!({"alg": "ES256", "jwk": device.jwk(), "typ": "dbsc+jwt"}),
+        json!({"jti": challenge}),
+    );
+    refused(
+        register(&codec, &jar, &forged, T0),
+        ProofRefused::BadSignature,
+    );
+    // none, unsigned.
+    let unsigned = format!(
+        "{}.{}.",
+        B64.encode(json!({"alg": "none", "typ": "dbsc+jwt", "jwk": device.jwk()}).to_string()),
+        B64.encode(json!({"jti": challenge}).to_string())
+    );
+    refused(
+        register(&codec, &jar, &unsigned, T0),
+        ProofRefused::Algorithm,
+    );
+    // Wrong type.
+    let typed = device.sign(
+        json!({"alg": "ES256", "jwk": device.jwk(), "typ": "JWT"}),
+        json!({"jti": challenge}),
+    );
+    refused(register(&codec, &jar, &typed, T0), ProofRefused::Type);
+    // The challenge of another session.
+    let (_, other_challenge) = sign_in(&codec, T0 + 1);
+    refused(
+        register(
+            &codec,
+            &jar,
+            &device.registration_proof(&other_challenge),
+            T0 + 1,
+        ),
+        ProofRefused::OtherSession,
+    );
+    // A stale challenge.
+    refused(
+        register(
+            &codec,
+            &jar,
+            &device.registration_proof(&challenge),
+            T0 + 31 + 60,
+        ),
+        ProofRefused::Challenge,
+    );
+    // No proof at all.
+    let cookie_header = jar.header();
+    let none = codec.dbsc_register_at(
+        &DbscRequest {
+            cookie_header: cookie_header.as_bytes(),
+            ..Default::default()
+        },
+        T0,
+        &mut nonces(),
+    );
+    refused(none, ProofRefused::Missing);
+    // Registered once; the same registration replayed with the bound
+    // session (as the browser now holds it) is refused.
+    let first = register(&codec, &jar, &device.registration_proof(&challenge), T0);
+    assert_eq!(first.status, 200);
+    let mut bound_jar = jar.clone();
+    bound_jar.take(set_cookies(&first));
+    refused(
+        register(
+            &codec,
+            &bound_jar,
+            &device.registration_proof(&challenge),
+            T0 + 1,
+        ),
+        ProofRefused::AlreadyBound,
+    );
+    // A thief's key cannot be swapped in for the bound session either.
+    refused(
+        register(
+            &codec,
+            &bound_jar.without("sid-bound"),
+            &Device::new(5).registration_proof(&challenge),
+            T0 + 1,
+        ),
+        ProofRefused::AlreadyBound,
+    );
+}
+
+#[test]
+fn revocation_ends_a_bound_session_at_its_next_refresh() {
+    let set = Arc::new(RevocationSet::new(Duration::from_secs(8 * 24 * 3600)));
+    let codec = codec_with(ring(), Some(Arc::clone(&set)));
+    let device = Device::new(1);
+    let (jar, id) = bound_session(&codec, &device, T0);
+    set.revoke_session(id.parse().unwrap(), T0 + 10);
+    let later = T0 + 2 * BOUND;
+    let response = refresh(&codec, &jar.without("sid-bound"), &id, None, later);
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(response.body, r#"{"continue":false}"#);
+    assert!(matches!(response.refused, Some(Error::Revoked { .. })));
+}
+
+#[test]
+fn the_absolute_lifetime_ends_a_bound_session_whatever_the_refreshes() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (jar, id) = bound_session(&codec, &device, T0);
+    let end = T0 + 7 * 24 * 3600 + 120;
+    let response = refresh(&codec, &jar.without("sid-bound"), &id, None, end);
+    assert_eq!(response.status, 401, "{response:?}");
+}
+
+#[test]
+fn registration_on_one_server_and_refresh_on_another() {
+    let shared = ring();
+    let a = codec_with(Arc::clone(&shared), None);
+    let b = codec_with(shared, None);
+    let device = Device::new(1);
+    let (mut jar, id) = bound_session(&a, &device, T0);
+    let later = T0 + 3 * BOUND;
+    let challenge = challenge_of(&refresh(&b, &jar.without("sid-bound"), &id, None, later));
+    let response = refresh(
+        &a,
+        &jar.without("sid-bound"),
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        later,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    jar.take(set_cookies(&response));
+    assert_eq!(signed_in(&b, &jar, later).unwrap(), "alice");
+    assert_eq!(signed_in(&a, &jar, later).unwrap(), "alice");
+}
+
+#[test]
+fn a_renewed_session_is_no_longer_bound() {
+    let codec = codec();
+    let (jar, _) = bound_session(&codec, &Device::new(1), T0);
+    let opened = codec
+        .decode_at::<DynamicSession>(&jar.header(), T0 + 1)
+        .unwrap();
+    // Re-seals carry the binding; a renewal (sign-in) starts unbound.
+    let carried = codec
+        .encode_with_at(&opened.session, &opened.lineage(), None, T0 + 2, [4; 24])
+        .unwrap();
+    let mut carried_jar = jar.without("sid");
+    carried_jar.take(carried);
+    assert!(
+        codec
+            .decode_at::<DynamicSession>(&carried_jar.header(), T0 + 3)
+            .unwrap()
+            .identity
+            .unwrap()
+            .bound
+    );
+    assert_eq!(
+        signed_in(&codec, &carried_jar.without("sid-bound"), T0 + 3),
+        Err(Error::Unbound)
+    );
+    let renewed = codec
+        .encode_with_at(
+            &opened.session,
+            &Lineage::new_for("alice"),
+            None,
+            T0 + 2,
+            [5; 24],
+        )
+        .unwrap();
+    let mut renewed_jar = Jar::default();
+    renewed_jar.take(renewed);
+    assert!(
+        !codec
+            .decode_at::<DynamicSession>(&renewed_jar.header(), T0 + 3)
+            .unwrap()
+            .identity
+            .unwrap()
+            .bound
+    );
+}

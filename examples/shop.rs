@@ -47,6 +47,10 @@
 //!   dictionary (`CodecBuilder::open_only_dictionaries`). README.md, "Rolling
 //!   out a compression dictionary", has the phases; rolling restarts apply
 //!   them, as for keys.
+//! - `--tls-cert PATH` and `--tls-key PATH` (together): serve HTTPS with this
+//!   PEM certificate chain and PEM private key (rustls), for example a
+//!   certificate for `shop.test` and `*.shop.test` made for a test.
+//!   Without them the shop speaks plain HTTP.
 //!
 //! `GET /api/state` answers with the user, the cart, the server id, the
 //! session id and the key that opened the request's cookie (both null
@@ -54,6 +58,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -510,6 +515,8 @@ struct Files {
     keys: Option<String>,
     dictionaries: Vec<String>,
     open_only_dictionaries: Vec<String>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS.
+    tls: Option<TlsFiles>,
 }
 
 /// Parses the command line (see the module documentation).
@@ -523,6 +530,8 @@ fn parse_args() -> Result<(Config, Files), String> {
     let mut redis = None;
     let mut dictionaries = Vec::new();
     let mut open_only_dictionaries = Vec::new();
+    let mut tls_cert = None;
+    let mut tls_key = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -536,6 +545,8 @@ fn parse_args() -> Result<(Config, Files), String> {
             "--redis" => redis = Some(value("--redis")?),
             "--dict" => dictionaries.push(value("--dict")?),
             "--open-only-dict" => open_only_dictionaries.push(value("--open-only-dict")?),
+            "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
+            "--tls-key" => tls_key = Some(value("--tls-key")?),
             other => return Err(format!("unknown argument {other:?}; see examples/shop.rs")),
         }
     }
@@ -560,6 +571,11 @@ fn parse_args() -> Result<(Config, Files), String> {
         keys: keys_file,
         dictionaries,
         open_only_dictionaries,
+        tls: match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        },
     };
     Ok((config, files))
 }
@@ -608,6 +624,126 @@ async fn connect_revocations(_config: &Config) -> Option<Revocations> {
     None
 }
 
+/// The certificate chain and private key files of `--tls-cert` and
+/// `--tls-key` (PEM).
+struct TlsFiles {
+    cert: String,
+    key: String,
+}
+
+/// A TLS handshake that has not finished by then is dropped, so a client
+/// that connects and says nothing holds no resources for long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The rustls server configuration for `files`: TLS 1.2 and 1.3 from the
+/// `ring` provider, HTTP/1.1 (the only protocol the shop serves) announced
+/// over ALPN.
+fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| format!("--tls-cert {}: {err}", files.cert))?;
+    if certs.is_empty() {
+        return Err(format!("--tls-cert {}: no certificate in it", files.cert));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|err| format!("--tls-key {}: {err}", files.key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|err| {
+            format!(
+                "--tls-cert {} with --tls-key {}: {err}",
+                files.cert, files.key
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A listener for `axum::serve` that hands over connections once their TLS
+/// handshake has finished. Handshakes run side by side, so a slow or silent
+/// client does not hold up the others.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshakes: tokio::task::JoinSet<(
+        Result<std::io::Result<TlsStream>, tokio::time::error::Elapsed>,
+        SocketAddr,
+    )>,
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+impl TlsListener {
+    fn new(tcp: tokio::net::TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+        TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+            handshakes: tokio::task::JoinSet::new(),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let acceptor = self.acceptor.clone();
+                        self.handshakes.spawn(async move {
+                            let handshake = acceptor.accept(stream);
+                            (tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await, peer)
+                        });
+                    }
+                    // Out of file descriptors and the like: wait instead of
+                    // spinning, as axum's own TCP listener does.
+                    Err(err) => {
+                        log::warn!("accept: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    match done {
+                        Ok((Ok(Ok(stream)), peer)) => return (stream, peer),
+                        Ok((Ok(Err(err)), peer)) => log::info!("TLS handshake with {peer}: {err}"),
+                        Ok((Err(_), peer)) => log::info!("TLS handshake with {peer} timed out"),
+                        Err(err) => log::warn!("TLS handshake task: {err}"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Resolves on SIGTERM (a rolling restart) or Ctrl-C: the server then
+/// finishes the requests in flight and accepts no more.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[tokio::main]
 async fn main() {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Debug));
@@ -641,6 +777,13 @@ async fn main() {
             "shop: --insecure: the cookie is sent without Secure (plain HTTP, local use only)"
         );
     }
+    let tls = match files.tls.as_ref().map(tls_config).transpose() {
+        Ok(tls) => tls,
+        Err(message) => {
+            eprintln!("shop: {message}");
+            std::process::exit(2);
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -649,32 +792,28 @@ async fn main() {
         }
     };
     let address = listener.local_addr().unwrap_or(config.listen);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "shop listening on http://{address} (server id {}, primary key {}); open http://{}:{}/",
+        "shop listening on {scheme}://{address} (server id {}, primary key {}); \
+         open {scheme}://{}:{}/",
         config.server_id,
         shop.primary_key_id,
         config.site,
         address.port()
     );
-    let served = axum::serve(listener, router(shop))
-        .with_graceful_shutdown(async {
-            // SIGTERM (a rolling restart) or Ctrl-C: finish the requests in
-            // flight, accept no more.
-            #[cfg(unix)]
-            {
-                if let Ok(mut term) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                    return;
-                }
-            }
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    let app = router(shop);
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls), app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    };
     if let Err(err) = served {
         eprintln!("shop: server error: {err}");
         std::process::exit(1);

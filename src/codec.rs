@@ -65,6 +65,11 @@ pub enum Reseal {
     /// one yet) and this codec writes identities: sealing it again gives
     /// it one, so the absolute lifetime and revocation apply from now on.
     AddIdentity,
+    /// It is a device-bound session that was sealed without its bound mark
+    /// (a request re-sealed it while the device registration was under
+    /// way) and the request carried its valid bound cookie: sealing it
+    /// again restores the mark.
+    Bound,
 }
 
 /// A session that opened successfully, with what the server should know

@@ -642,3 +642,57 @@ fn a_renewed_session_is_no_longer_bound() {
             .bound
     );
 }
+
+#[test]
+fn a_session_resealed_during_registration_gets_its_bound_mark_back() {
+    let codec = codec();
+    let device = Device::new(1);
+    let (signed_in_jar, challenge) = sign_in(&codec, T0);
+    // A request that started before the registration answered: it opened
+    // the unbound session...
+    let before = codec
+        .decode_at::<DynamicSession>(&signed_in_jar.header(), T0)
+        .unwrap();
+    let response = register(
+        &codec,
+        &signed_in_jar,
+        &device.registration_proof(&challenge),
+        T0,
+    );
+    assert_eq!(response.status, 200);
+    let mut jar = signed_in_jar.clone();
+    jar.take(set_cookies(&response));
+    // ...and writes it back unbound after the registration's cookies.
+    jar.take(
+        codec
+            .encode_with_at(&before.session, &before.lineage(), None, T0 + 1, [77; 24])
+            .unwrap(),
+    );
+    let opened = codec
+        .decode_at::<DynamicSession>(&jar.header(), T0 + 2)
+        .unwrap();
+    assert!(opened.identity.as_ref().unwrap().bound);
+    assert_eq!(opened.reseal, Some(sealed_session::Reseal::Bound));
+    // Re-sealing with its lineage restores the mark: without the bound
+    // cookie it no longer opens.
+    let mut healed = jar.clone();
+    healed.take(
+        codec
+            .encode_with_at(&opened.session, &opened.lineage(), None, T0 + 3, [78; 24])
+            .unwrap(),
+    );
+    assert_eq!(
+        signed_in(&codec, &healed.without("sid-bound"), T0 + 4),
+        Err(Error::Unbound)
+    );
+    // A bound cookie that does not open (expired) changes nothing.
+    let later = T0 + 10 * BOUND;
+    assert!(
+        !codec
+            .decode_at::<DynamicSession>(&jar.header(), later)
+            .unwrap()
+            .identity
+            .unwrap()
+            .bound
+    );
+}

@@ -243,19 +243,25 @@ impl Codec {
         found: &Found<'_>,
         check_binding: bool,
     ) -> Result<Opened<T>> {
-        let opened = self.open_at(value, now)?;
-        if let Some(identity) = opened
-            .identity
-            .as_ref()
-            .filter(|i| i.bound && check_binding)
-        {
-            #[cfg(feature = "dbsc")]
+        #[cfg_attr(not(feature = "dbsc"), allow(unused_mut))]
+        let mut opened = self.open_at(value, now)?;
+        let Some(identity) = opened.identity.as_mut().filter(|_| check_binding) else {
+            return Ok(opened);
+        };
+        #[cfg(feature = "dbsc")]
+        if identity.bound {
             self.check_bound(identity, found.bound(), now)?;
-            #[cfg(not(feature = "dbsc"))]
-            {
-                let _ = (identity, found.bound());
-                return Err(Error::Unbound);
-            }
+        } else if found.bound_count > 0 && self.check_bound(identity, found.bound(), now).is_ok() {
+            // A valid bound cookie for a session sealed without the mark:
+            // a request that re-sealed the session while its registration
+            // was under way. Treat it as bound and seal the mark back in.
+            identity.bound = true;
+            opened.reseal.get_or_insert(crate::codec::Reseal::Bound);
+        }
+        #[cfg(not(feature = "dbsc"))]
+        if identity.bound {
+            let _ = found.bound();
+            return Err(Error::Unbound);
         }
         Ok(opened)
     }

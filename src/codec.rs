@@ -316,6 +316,12 @@ impl Codec {
 
     /// Opens a cookie value at the current time.
     ///
+    /// This opens one value. A device-bound session (`identity.bound`) needs
+    /// its bound cookie too, which only the request-level methods see: for a
+    /// request, use [`Codec::decode`] or [`Codec::session`] (and their byte
+    /// and field forms), which refuse a bound session without a valid bound
+    /// cookie as [`Error::Unbound`].
+    ///
     /// ```
     /// # use sealed_session::{Codec, DynamicSession, Error, KeyRing};
     /// # let codec = Codec::builder("sid").key_ring(KeyRing::ephemeral_for_development()).build()?;

@@ -696,3 +696,26 @@ fn a_session_resealed_during_registration_gets_its_bound_mark_back() {
             .bound
     );
 }
+
+#[test]
+fn signing_out_removes_the_bound_and_refresh_cookies_too() {
+    let codec = codec();
+    let removal: Vec<String> = codec.removal().into_iter().collect();
+    for name in ["sid=", "sid-bound=", "sid-refresh="] {
+        let line = removal
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no removal of {name} in {removal:?}"));
+        assert!(line.contains("Max-Age=0"), "{line}");
+        assert!(line.contains("Domain=shop.test"), "{line}");
+    }
+    let refresh = removal
+        .iter()
+        .find(|l| l.starts_with("sid-refresh="))
+        .unwrap();
+    assert!(refresh.contains("Path=/dbsc/refresh"), "{refresh}");
+    // And a jar that held a bound session is empty afterwards.
+    let (mut jar, _) = bound_session(&codec, &Device::new(1), T0);
+    jar.take(removal);
+    assert!(jar.0.is_empty(), "{:?}", jar.0);
+}

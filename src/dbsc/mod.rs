@@ -639,6 +639,15 @@ impl Codec {
         self.encode_with_at(value, lineage, host, now, nonce)
     }
 
+    /// The codecs of the bound and refresh cookies, when device binding is
+    /// configured (their removal goes with the session's).
+    pub(crate) fn binding_cookie_codecs(&self) -> impl Iterator<Item = &Codec> {
+        self.binding
+            .as_deref()
+            .into_iter()
+            .flat_map(|b| [&b.bound, &b.refresh])
+    }
+
     /// Checks a bound session's bound cookie among the request's values of
     /// `NAME-bound`: one must open and carry the same session id.
     pub(crate) fn check_bound(

@@ -406,9 +406,16 @@ impl Codec {
                 // Chunk names are NAME.<i>.
                 chunk_name(&self.name, index)
             }));
-        let headers = names
+        #[cfg_attr(not(feature = "dbsc"), allow(unused_mut))]
+        let mut headers: Vec<String> = names
             .filter_map(|name| self.set_cookie(name, "", domain, Expiry::Removed).ok())
             .collect();
+        // A device-bound session's bound and refresh cookies go with it, so
+        // the browser stops refreshing a session that was signed out.
+        #[cfg(feature = "dbsc")]
+        for part in self.binding_cookie_codecs() {
+            headers.extend(part.removal_with_domain(domain).headers);
+        }
         SetCookies { headers }
     }
 

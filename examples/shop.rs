@@ -12,7 +12,7 @@
 //! longer fits in the cookie.
 //!
 //! ```text
-//! cargo run --example shop --features axum -- --insecure --listen 127.0.0.1:8080
+//! cargo run --example shop --features axum,dbsc -- --insecure --listen 127.0.0.1:8080
 //! ```
 //!
 //! Options (all optional):
@@ -50,11 +50,19 @@
 //! - `--tls-cert PATH` and `--tls-key PATH` (together): serve HTTPS with this
 //!   PEM certificate chain and PEM private key (rustls), for example a
 //!   certificate for `shop.test` and `*.shop.test` made for a test.
-//!   Without them the shop speaks plain HTTP.
+//!   Without them the shop speaks plain HTTP. Over HTTPS, sign-in asks the
+//!   browser to bind the session to its device (DBSC): the layer serves
+//!   `POST /dbsc/start` and `POST /dbsc/refresh`, and `/api/state` reports
+//!   `"bound"`.
+//! - `--bound-lifetime SECS`: lifetime of the bound cookie of a
+//!   device-bound session (default 600 over HTTPS; setting it also enables
+//!   binding over plain HTTP, which only non-browser clients can use).
 //!
 //! `GET /api/state` answers with the user, the cart, the server id, the
 //! session id and the key that opened the request's cookie (both null
-//! without a valid cookie) and the primary key id.
+//! without a valid cookie), whether the session is bound to the device, and
+//! the primary key id. `GET /api/account` is a page that, when the shop binds
+//! sessions, answers only a device-bound session (403 otherwise).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,8 +76,9 @@ use axum::{Form, Json, Router};
 #[cfg(feature = "redis")]
 use sealed_session::RedisRevocations;
 use sealed_session::{
-    Codec, Dictionary, Error, Key, KeyId, KeyRing, Revocation, RevocationSet, SealedSession,
-    SealedSessionLayer, SessionHandle, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
+    Codec, DeviceBinding, Dictionary, Error, Key, KeyId, KeyRing, Revocation, RevocationSet,
+    SealedSession, SealedSessionLayer, SessionHandle, DEFAULT_BOUND_LIFETIME, DEFAULT_CLOCK_SKEW,
+    DEFAULT_MAX_LIFETIME,
 };
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +116,9 @@ pub struct Config {
     pub server_id: String,
     /// Redis URL for revocations (`--redis`); `None`: no revocation.
     pub redis: Option<String>,
+    /// Device binding (DBSC) at sign-in, with this bound-cookie lifetime;
+    /// on by default over HTTPS, `None`: ordinary sessions only.
+    pub device_binding: Option<Duration>,
 }
 
 /// Revocation, when the shop takes part in it: the set every request is
@@ -183,6 +195,7 @@ pub struct Shop {
     site: String,
     secure: bool,
     server_id: String,
+    bind_devices: bool,
 }
 
 impl Shop {
@@ -222,6 +235,9 @@ impl Shop {
         if let Some(revocations) = &revocations {
             builder = builder.revocations(revocations.set.clone());
         }
+        if let Some(lifetime) = config.device_binding {
+            builder = builder.device_binding(DeviceBinding::new().bound_lifetime(lifetime));
+        }
         if !dictionaries.compress.is_empty() {
             builder = builder.dictionaries(dictionaries.compress);
         }
@@ -249,6 +265,7 @@ impl Shop {
             site: config.site.clone(),
             secure: config.secure,
             server_id: config.server_id.clone(),
+            bind_devices: config.device_binding.is_some(),
         })
     }
 }
@@ -266,6 +283,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/api/state", get(api_state))
         .route("/api/sign-in", post(api_sign_in))
         .route("/api/cart", post(api_add_to_cart))
+        .route("/api/account", get(api_account))
         .with_state(shop)
         .layer(sessions)
 }
@@ -298,10 +316,15 @@ fn field(text: &str, error: &'static str) -> Result<String, BadRequest> {
 
 /// Signs the user in: a new session (a new id, so an id planted before
 /// sign-in never becomes a signed-in one) owned by the user.
-fn sign_in_as(session: &Session, form: &SignInForm) -> Result<(), BadRequest> {
+/// Over HTTPS, it also asks a browser with device-bound sessions (DBSC) to
+/// bind the new session to a key that never leaves the device.
+fn sign_in_as(shop: &Shop, session: &Session, form: &SignInForm) -> Result<(), BadRequest> {
     let user = field(&form.username, "a user name has 1 to 64 characters\n")?;
     session.renew_for(user.clone());
     session.update(|s| s.user = Some(user));
+    if shop.bind_devices {
+        session.bind_device();
+    }
     Ok(())
 }
 
@@ -311,8 +334,12 @@ fn add_item(session: &Session, form: &ItemForm) -> Result<(), BadRequest> {
     Ok(())
 }
 
-async fn sign_in(session: Session, Form(form): Form<SignInForm>) -> Result<Response, BadRequest> {
-    sign_in_as(&session, &form)?;
+async fn sign_in(
+    State(shop): State<Arc<Shop>>,
+    session: Session,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, BadRequest> {
+    sign_in_as(&shop, &session, &form)?;
     Ok(back_to_page())
 }
 
@@ -377,10 +404,29 @@ fn state_json(shop: &Shop, session: &SessionHandle<ShopSession>) -> Response {
         "cart": cart,
         "server_id": shop.server_id,
         "session_id": session.identity().map(|i| i.session_id.to_string()),
+        "bound": session.identity().is_some_and(|i| i.bound),
         "key_id": session.info().map(|i| i.key_id.to_string()),
         "primary_key_id": shop.primary_key_id.to_string(),
     }))
     .into_response()
+}
+
+/// A sensitive page: when the shop binds sessions to devices, it answers
+/// only a device-bound session (a copied cookie, or a browser without DBSC,
+/// gets 403); otherwise any signed-in session.
+async fn api_account(State(shop): State<Arc<Shop>>, session: Session) -> Response {
+    let Some(user) = session.get().and_then(|s| s.user) else {
+        return (StatusCode::UNAUTHORIZED, "sign in first\n").into_response();
+    };
+    let bound = session.identity().is_some_and(|i| i.bound);
+    if shop.bind_devices && !bound {
+        return (
+            StatusCode::FORBIDDEN,
+            "this page needs a session bound to this device (a browser with DBSC)\n",
+        )
+            .into_response();
+    }
+    Json(serde_json::json!({ "user": user, "bound": bound })).into_response()
 }
 
 async fn api_state(State(shop): State<Arc<Shop>>, session: Session) -> Response {
@@ -392,7 +438,7 @@ async fn api_sign_in(
     session: Session,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, BadRequest> {
-    sign_in_as(&session, &form)?;
+    sign_in_as(&shop, &session, &form)?;
     Ok(state_json(&shop, &session))
 }
 
@@ -532,6 +578,7 @@ fn parse_args() -> Result<(Config, Files), String> {
     let mut open_only_dictionaries = Vec::new();
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut bound_lifetime = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -547,12 +594,30 @@ fn parse_args() -> Result<(Config, Files), String> {
             "--open-only-dict" => open_only_dictionaries.push(value("--open-only-dict")?),
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
+            "--bound-lifetime" => {
+                let text = value("--bound-lifetime")?;
+                let secs: u64 = text
+                    .parse()
+                    .map_err(|_| format!("--bound-lifetime {text:?} is not a number of seconds"))?;
+                bound_lifetime = Some(Duration::from_secs(secs));
+            }
             other => return Err(format!("unknown argument {other:?}; see examples/shop.rs")),
         }
     }
     let listen = listen
         .parse()
         .map_err(|_| format!("--listen {listen:?} is not an address such as 127.0.0.1:8080"))?;
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    // Chromium binds sessions over HTTPS only: on by default there.
+    let device_binding = match (bound_lifetime, &tls) {
+        (Some(lifetime), _) => Some(lifetime),
+        (None, Some(_)) => Some(DEFAULT_BOUND_LIFETIME),
+        (None, None) => None,
+    };
     let config = Config {
         listen,
         domain: (!host_only).then(|| domain.clone()),
@@ -560,10 +625,11 @@ fn parse_args() -> Result<(Config, Files), String> {
         secure,
         server_id,
         redis,
+        device_binding,
     };
     if config.redis.is_some() && cfg!(not(feature = "redis")) {
         return Err(
-            "--redis needs the redis feature: cargo run --example shop --features axum,redis"
+            "--redis needs the redis feature: cargo run --example shop --features axum,dbsc,redis"
                 .into(),
         );
     }
@@ -571,11 +637,7 @@ fn parse_args() -> Result<(Config, Files), String> {
         keys: keys_file,
         dictionaries,
         open_only_dictionaries,
-        tls: match (tls_cert, tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => return Err("--tls-cert and --tls-key go together".into()),
-        },
+        tls,
     };
     Ok((config, files))
 }

@@ -2,12 +2,12 @@
 //! 127.0.0.1: their routers run in this process on a port picked by the OS,
 //! and a small HTTP/1.1 client with a cookie jar plays the browser. The
 //! shop needs the `axum` feature, the actix example the `actix` feature.
-#![cfg(any(feature = "axum", feature = "actix"))]
+#![cfg(any(all(feature = "axum", feature = "dbsc"), feature = "actix"))]
 
 #[path = "e2e/support.rs"]
 mod support;
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[allow(dead_code)]
 #[path = "../examples/shop.rs"]
 mod shop;
@@ -18,7 +18,7 @@ mod shop;
 mod actix;
 
 use std::net::{SocketAddr, TcpListener};
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 use std::sync::Arc;
 
 use sealed_session::{Codec, Key, KeyRing};
@@ -30,7 +30,7 @@ fn key(tag: u8) -> Key {
 
 /// Serves the shop with `keys` (text form) on a fresh port, in the
 /// background for the rest of the test process.
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 fn serve_shop(keys: &str, server_id: &str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -42,6 +42,7 @@ fn serve_shop(keys: &str, server_id: &str) -> SocketAddr {
         secure: false,
         server_id: server_id.to_owned(),
         redis: None,
+        device_binding: None,
     };
     let ring = KeyRing::from_config_str(keys).expect("key ring");
     let app = shop::router(Arc::new(shop::Shop::new(&config, ring).expect("shop")));
@@ -80,7 +81,7 @@ impl Client {
     }
 }
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[test]
 fn shop_shares_one_session_across_subdomains() {
     let addr = serve_shop(&key(1).to_base64url(), "one");
@@ -169,7 +170,7 @@ fn shop_shares_one_session_across_subdomains() {
     assert_eq!(state["cart"], serde_json::json!([]));
 }
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[test]
 fn shop_treats_an_invalid_cookie_as_no_session() {
     let addr = serve_shop(&key(2).to_base64url(), "two");
@@ -197,7 +198,7 @@ fn shop_treats_an_invalid_cookie_as_no_session() {
     assert_eq!(state["user"], serde_json::Value::Null);
 }
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[test]
 fn shop_reseals_a_cookie_opened_by_a_non_primary_key() {
     let (old, new) = (key(4), key(5));
@@ -239,7 +240,7 @@ fn shop_reseals_a_cookie_opened_by_a_non_primary_key() {
     );
 }
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[test]
 fn shop_starts_a_new_session_owned_by_the_user_at_sign_in() {
     let addr = serve_shop(&key(9).to_base64url(), "nine");
@@ -406,7 +407,7 @@ fn with_non_ascii_neighbours(client: &Client, host: &str) -> String {
     format!("pref=café; {cookies}; note=naïve")
 }
 
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "dbsc"))]
 #[test]
 fn shop_keeps_the_session_next_to_a_non_ascii_cookie() {
     let addr = serve_shop(&key(7).to_base64url(), "seven");

@@ -14,8 +14,8 @@ use base64::Engine as _;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sealed_session::{
-    Codec, Compression, Dictionary, DynamicSession, Identity, Key, KeyId, KeyRing, Lineage, Mode,
-    SessionId,
+    Codec, Compression, Dictionary, DynamicSession, Error, Identity, Key, KeyId, KeyRing, Lineage,
+    Mode, SessionId,
 };
 use sha2::{Digest, Sha256};
 use xaes_256_gcm::aead::{AeadInOut, KeyInit};
@@ -57,6 +57,8 @@ struct Carried {
     created_at: u64,
     /// 32 bytes, hex: the key the session was created under.
     origin_key_hex: &'static str,
+    /// Bound to a device key (flags bit 6, feature `dbsc`).
+    bound: bool,
 }
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -277,8 +279,31 @@ const VECTORS: &[Vector] = &[
             session_id_hex: "0ff1637ca8207372ee5be6bcb03b61fe",
             created_at: 1_700_000_000,
             origin_key_hex: KEY_A,
+            bound: false,
         }),
         expected: "ARWm2juwsbKztLW2t7i5uru8vb6_wMHCw8TFxsfdKmekMC-tvDdKouKYomXyHEYr6Akhsubk-uOB_EXSB0G5TvMfDgMyL8m98sQFy_L-yIDiIkslZLoWlCa1ow9-MJYK6IAJLA",
+    },
+    Vector {
+        label: "v1 sealed, a device-bound session (the session of vector 6 after its registration a minute later)",
+        key_hex: KEY_A,
+        nonce_hex: "d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7",
+        cookie_name: "session",
+        mode: Mode::Sealed,
+        compression: Compression::Zstd { level: 1 },
+        pad_to: None,
+        now: 1_700_000_060,
+        max_age: 3600,
+        json: r#"{"cart":[3,1],"user":42}"#,
+        dictionary: None,
+        identity: Some(""),
+        compact_identity: true,
+        carried: Some(Carried {
+            session_id_hex: "0ff1637ca8207372ee5be6bcb03b61fe",
+            created_at: 1_700_000_000,
+            origin_key_hex: KEY_A,
+            bound: true,
+        }),
+        expected: "AW4_bW_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5udXS9RB_IWlh8AFsN8XT4K2nyFdQWRPXtzfkuqSSZid74Sc8uIuuLXf4FhFSh9MSr8erYZpNcmJSUmWf4R6ufGSbQ",
     },
 ];
 
@@ -317,12 +342,14 @@ fn carried_identity(v: &Vector) -> Option<Identity> {
     let c = v.carried.as_ref()?;
     let id: [u8; 16] = hex::decode(c.session_id_hex).unwrap().try_into().unwrap();
     let origin: [u8; 32] = hex::decode(c.origin_key_hex).unwrap().try_into().unwrap();
-    Some(Identity::new(
+    let mut identity = Identity::new(
         SessionId::from_bytes(id),
         c.created_at,
         Key::from_bytes(origin).id(),
         subject(v).map(str::to_owned),
-    ))
+    );
+    identity.bound = c.bound;
+    Some(identity)
 }
 
 fn lineage(v: &Vector) -> Lineage {
@@ -412,6 +439,10 @@ fn vectors_cover_every_body_encoding() {
     assert!(decoded.iter().any(|d| d.version == 1
         && d.flags & 0x28 == 0x08
         && d.identity.as_ref().map(|i| i.origin_key.as_bytes()) != Some(&d.key_id)));
+    // A device-bound session (bit 6).
+    assert!(decoded
+        .iter()
+        .any(|d| d.version == 1 && d.flags & 0x48 == 0x48));
 }
 
 #[test]
@@ -490,14 +521,14 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
         )
         .expect("authentic");
     let flags = plaintext[0];
-    assert_eq!(flags & !0x3f, 0, "reserved flags");
+    assert_eq!(flags & !0x7f, 0, "reserved flags");
     let (issued_at, rest) = varint(&plaintext[1..]);
     let (max_age, rest) = varint(rest);
     let key_id: [u8; 4] = raw[1..5].try_into().unwrap();
     let (identity, rest) = if flags & 0x08 != 0 {
         // Bit 5: no origin key id, the origin is the header's key id.
         let origin = (flags & 0x20 != 0).then_some(key_id);
-        decode_identity(
+        let (identity, rest) = decode_identity(
             key,
             name,
             &nonce,
@@ -505,9 +536,19 @@ fn decode_sealed(key: &[u8; 32], name: &str, dictionary: Option<&str>, raw: &[u8
             origin,
             flags & 0x10 != 0,
             rest,
-        )
+        );
+        // Bit 6: bound to a device key; no bytes of its own.
+        let identity = identity.map(|mut identity| {
+            identity.bound = flags & 0x40 != 0;
+            identity
+        });
+        (identity, rest)
     } else {
-        assert_eq!(flags & 0x30, 0, "a subject or bit 5 needs an identity");
+        assert_eq!(
+            flags & 0x70,
+            0,
+            "a subject, bit 5 or bit 6 needs an identity"
+        );
         (None, rest)
     };
     let mut body = rest;
@@ -637,6 +678,94 @@ fn independent_decoder_refuses_a_second_frame() {
     let mut framed = zstd::bulk::compress(TYPICAL_JSON.as_bytes(), 3).unwrap();
     framed.extend_from_slice(&zstd::bulk::compress(b"", 3).unwrap());
     assert_one_frame(&framed);
+}
+
+/// The bound vector (flags bit 6) without device binding: the value opens,
+/// marked bound, but a request with it has no session, whatever cookie
+/// claims to be its bound cookie.
+#[test]
+fn a_bound_vector_needs_device_binding_on_a_request() {
+    let v = VECTORS
+        .iter()
+        .find(|v| v.carried.as_ref().is_some_and(|c| c.bound))
+        .expect("a bound vector");
+    let codec = codec(v);
+    #[cfg(feature = "dbsc")]
+    assert!(codec.device_binding().is_none());
+    let opened = codec.open_at::<DynamicSession>(v.expected, v.now).unwrap();
+    assert!(opened.identity.is_some_and(|identity| identity.bound));
+    for header in [
+        format!("{}={}", v.cookie_name, v.expected),
+        format!("{0}={1}; {0}-bound={1}", v.cookie_name, v.expected),
+    ] {
+        assert_eq!(
+            codec
+                .decode_at::<DynamicSession>(&header, v.now)
+                .unwrap_err(),
+            Error::Unbound,
+            "{header}"
+        );
+    }
+}
+
+/// A sealed value with the given plaintext, bypassing the encoder: for
+/// flag combinations the encoder never writes.
+fn seal_raw(key: &[u8; 32], name: &str, nonce: [u8; 24], plaintext: &[u8]) -> Vec<u8> {
+    let mut raw = vec![0x01];
+    raw.extend_from_slice(&key_id(key));
+    raw.extend_from_slice(&nonce);
+    let mut aad = raw.clone();
+    aad.truncate(5);
+    aad.extend_from_slice(name.as_bytes());
+    let mut ciphertext = plaintext.to_vec();
+    let tag = Xaes256Gcm::new(&(*key).into())
+        .encrypt_inout_detached(&nonce.into(), &aad, ciphertext.as_mut_slice().into())
+        .unwrap();
+    raw.extend_from_slice(&ciphertext);
+    raw.extend_from_slice(&tag);
+    raw
+}
+
+/// Flags `0x40` (bound) without `0x08` (identity): issued_at 1700000000,
+/// max_age 3600, then the JSON, under key A for cookie `session`.
+fn bound_without_identity() -> Vec<u8> {
+    let key: [u8; 32] = hex::decode(KEY_A).unwrap().try_into().unwrap();
+    let mut plaintext = vec![0x40, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0x90, 0x1c];
+    plaintext.extend_from_slice(br#"{"cart":[3,1],"user":42}"#);
+    seal_raw(&key, "session", [0x5a; 24], &plaintext)
+}
+
+#[test]
+fn bit_6_without_identity_is_malformed() {
+    let key: [u8; 32] = hex::decode(KEY_A).unwrap().try_into().unwrap();
+    let codec = Codec::builder("session")
+        .key_ring(KeyRing::from_keys([Key::from_bytes(key)]).unwrap())
+        .build()
+        .unwrap();
+    let value = URL_SAFE_NO_PAD.encode(bound_without_identity());
+    assert_eq!(
+        codec
+            .open_at::<DynamicSession>(&value, 1_700_000_000)
+            .unwrap_err(),
+        Error::Malformed {
+            reason: "bound flag without identity"
+        }
+    );
+    // The same plaintext without bit 6 opens: the refusal is about the
+    // bit, not about the rest.
+    let mut plaintext = vec![0x00, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0x90, 0x1c];
+    plaintext.extend_from_slice(br#"{"cart":[3,1],"user":42}"#);
+    let value = URL_SAFE_NO_PAD.encode(seal_raw(&key, "session", [0x5a; 24], &plaintext));
+    assert!(codec
+        .open_at::<DynamicSession>(&value, 1_700_000_000)
+        .is_ok());
+}
+
+#[test]
+#[should_panic(expected = "bit 6 needs an identity")]
+fn independent_decoder_refuses_bit_6_without_identity() {
+    let key: [u8; 32] = hex::decode(KEY_A).unwrap().try_into().unwrap();
+    decode_sealed(&key, "session", None, &bound_without_identity());
 }
 
 fn decode_signed(key: &[u8; 32], name: &str, raw: &[u8]) -> Decoded {

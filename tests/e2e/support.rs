@@ -60,12 +60,29 @@ pub fn request(
 ) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    send_request(&mut stream, method, host, path, cookie, &[], form)
+}
+
+/// Writes one request (`Connection: close`, with `headers` added) and reads
+/// the response.
+fn send_request(
+    stream: &mut (impl Read + Write),
+    method: &str,
+    host: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> std::io::Result<Response> {
     let body = form.map(encode_form).unwrap_or_default();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: e2e\r\n"
     );
     if let Some(cookie) = cookie {
         head.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if form.is_some() {
         head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
@@ -76,7 +93,60 @@ pub fn request(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
-    read_response(&mut stream)
+    stream.flush()?;
+    read_response(stream)
+}
+
+/// An HTTPS client (rustls with the ring provider) for one server that
+/// trusts one certificate only, the test server's: no system roots, so it
+/// proves the server presents exactly that certificate.
+pub struct HttpsClient {
+    addr: SocketAddr,
+    config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl HttpsClient {
+    /// Connects to `addr` and trusts `certificate` (DER), for example a
+    /// self-signed one made by rcgen for the test.
+    pub fn new(addr: SocketAddr, certificate: &[u8]) -> HttpsClient {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                certificate.to_vec(),
+            ))
+            .expect("the test certificate is not a usable trust anchor");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        HttpsClient {
+            addr,
+            config: std::sync::Arc::new(config),
+        }
+    }
+
+    /// [`request`] over TLS: names `host` (its name part) in SNI and checks
+    /// the certificate for it, sends `headers` too.
+    pub fn request(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+    ) -> std::io::Result<Response> {
+        let name = rustls::pki_types::ServerName::try_from(host_name(host))
+            .map_err(|err| invalid(&format!("server name {host:?}: {err}")))?;
+        let connection = rustls::ClientConnection::new(self.config.clone(), name)
+            .map_err(|err| invalid(&format!("TLS: {err}")))?;
+        let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut stream = rustls::StreamOwned::new(connection, tcp);
+        send_request(&mut stream, method, host, path, cookie, headers, form)
+    }
 }
 
 /// Sends a request with a JSON body (for WebDriver).
@@ -106,7 +176,7 @@ fn invalid(message: &str) -> std::io::Error {
 /// Reads one response: up to Content-Length, the last chunk, or the end of
 /// the connection (some servers, chromedriver among them, keep the
 /// connection open despite `Connection: close`).
-fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
+fn read_response(stream: &mut impl Read) -> std::io::Result<Response> {
     let mut raw = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     loop {

@@ -157,7 +157,7 @@ fn sign_in(codec: &Codec, now: u64) -> (Jar, String) {
         .decode_at::<DynamicSession>(&jar.header(), now)
         .unwrap();
     let header = codec
-        .dbsc_registration_header_at(&opened.identity.unwrap(), now, [10; 24])
+        .dbsc_registration_header_at(&opened.identity.unwrap(), None, now, [10; 24])
         .unwrap();
     let challenge = header
         .split("challenge=\"")
@@ -206,13 +206,26 @@ fn challenge_of(response: &DbscResponse) -> String {
 }
 
 /// Registers `device` for a fresh session; returns the jar and session id.
+/// Registers `device` for a fresh session and completes the first refresh
+/// (which marks the session bound); returns the jar and session id.
 fn bound_session(codec: &Codec, device: &Device, now: u64) -> (Jar, String) {
     let (mut jar, challenge) = sign_in(codec, now);
     let response = register(codec, &jar, &device.registration_proof(&challenge), now);
     assert_eq!(response.status, 200, "{response:?}");
     let body: Value = serde_json::from_str(&response.body).unwrap();
     jar.take(set_cookies(&response));
-    (jar, body["session_identifier"].as_str().unwrap().to_owned())
+    let id = body["session_identifier"].as_str().unwrap().to_owned();
+    let challenge = challenge_of(&refresh(codec, &jar, &id, None, now));
+    let response = refresh(
+        codec,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        now,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    jar.take(set_cookies(&response));
+    (jar, id)
 }
 
 fn signed_in(codec: &Codec, jar: &Jar, now: u64) -> Result<String, Error> {
@@ -255,14 +268,134 @@ fn registration_binds_the_session_and_answers_what_chromium_expects() {
             "Secure"
         ]
     );
+    // Registration sets only the refresh cookie: the browser may still
+    // refuse the session, so nothing is bound yet.
     let cookies = set_cookies(&response);
     let names: Vec<&str> = cookies
         .iter()
         .map(|c| c.split('=').next().unwrap())
         .collect();
-    assert_eq!(names, ["sid", "sid-refresh", "sid-bound"]);
-    assert!(cookies[1].contains("Path=/dbsc/refresh"), "{}", cookies[1]);
-    assert!(cookies[2].contains("Max-Age="), "{}", cookies[2]);
+    assert_eq!(names, ["sid-refresh"]);
+    assert!(cookies[0].contains("Path=/dbsc/refresh"), "{}", cookies[0]);
+    let mut jar = jar;
+    jar.take(cookies);
+    assert!(
+        !codec
+            .decode_at::<DynamicSession>(&jar.header(), T0)
+            .unwrap()
+            .identity
+            .unwrap()
+            .bound
+    );
+    // The first refresh sets the bound cookie and marks the session.
+    let challenge = challenge_of(&refresh(&codec, &jar, &id, None, T0 + 1));
+    let response = refresh(
+        &codec,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        T0 + 1,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body, body.to_string());
+    let cookies = set_cookies(&response);
+    let names: Vec<&str> = cookies
+        .iter()
+        .map(|c| c.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["sid-bound", "sid"]);
+    assert!(
+        cookies[0].contains(&format!("Max-Age={}", BOUND - BOUND / 4)),
+        "{}",
+        cookies[0]
+    );
+    jar.take(cookies);
+    assert!(
+        codec
+            .decode_at::<DynamicSession>(&jar.header(), T0 + 1)
+            .unwrap()
+            .identity
+            .unwrap()
+            .bound
+    );
+    // Later refreshes set only the bound cookie.
+    let challenge = challenge_of(&refresh(&codec, &jar, &id, None, T0 + 2));
+    let response = refresh(
+        &codec,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        T0 + 2,
+    );
+    let names: Vec<String> = set_cookies(&response)
+        .iter()
+        .map(|c| c.split('=').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["sid-bound"]);
+}
+
+#[test]
+fn a_registration_the_browser_refused_leaves_an_ordinary_session() {
+    let codec = codec();
+    let (mut jar, challenge) = sign_in(&codec, T0);
+    let response = register(
+        &codec,
+        &jar,
+        &Device::new(1).registration_proof(&challenge),
+        T0,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    jar.take(set_cookies(&response));
+    // No refresh ever comes: long after a bound lifetime, still signed in.
+    assert_eq!(signed_in(&codec, &jar, T0 + 20 * BOUND).unwrap(), "alice");
+}
+
+#[test]
+fn the_registration_endpoint_is_on_the_cookie_domain_origin() {
+    let codec = codec();
+    let value = codec.seal_at(&DynamicSession::new(), T0, [1; 24]).unwrap();
+    let identity = codec
+        .open_at::<DynamicSession>(&value, T0)
+        .unwrap()
+        .identity
+        .unwrap();
+    let path = |host: Option<&str>| {
+        let header = codec
+            .dbsc_registration_header_at(&identity, host, T0, [2; 24])
+            .unwrap();
+        header
+            .split("path=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        path(Some("account.shop.test:8443")),
+        "https://shop.test:8443/dbsc/start"
+    );
+    assert_eq!(path(Some("cart.shop.test")), "https://shop.test/dbsc/start");
+    assert_eq!(path(Some("shop.test:8443")), "/dbsc/start");
+    assert_eq!(path(Some("SHOP.test")), "/dbsc/start");
+    assert_eq!(path(None), "/dbsc/start");
+    assert!(codec
+        .dbsc_registration_header_at(&identity, Some("elsewhere.test"), T0, [2; 24])
+        .is_err());
+    // A host-only cookie registers on the host itself.
+    let host_only = Codec::builder("sid")
+        .key_ring(ring())
+        .device_binding(DeviceBinding::new())
+        .build()
+        .unwrap();
+    let header = host_only
+        .dbsc_registration_header_at(&identity, Some("account.shop.test:8443"), T0, [2; 24])
+        .unwrap();
+    assert!(
+        header.starts_with("(ES256);path=\"/dbsc/start\";"),
+        "{header}"
+    );
 }
 
 #[test]
@@ -524,12 +657,25 @@ fn registration_refusals() {
         &mut nonces(),
     );
     refused(none, ProofRefused::Missing);
-    // Registered once; the same registration replayed with the bound
-    // session (as the browser now holds it) is refused.
+    // Registered once and refreshed (so bound); the same registration
+    // replayed with the bound session (as the browser now holds it) is
+    // refused.
     let first = register(&codec, &jar, &device.registration_proof(&challenge), T0);
     assert_eq!(first.status, 200);
     let mut bound_jar = jar.clone();
     bound_jar.take(set_cookies(&first));
+    let id: Value = serde_json::from_str(&first.body).unwrap();
+    let id = id["session_identifier"].as_str().unwrap().to_owned();
+    let fresh = challenge_of(&refresh(&codec, &bound_jar, &id, None, T0));
+    let bound = refresh(
+        &codec,
+        &bound_jar,
+        &id,
+        Some(&device.refresh_proof(&fresh)),
+        T0,
+    );
+    assert_eq!(bound.status, 200);
+    bound_jar.take(set_cookies(&bound));
     refused(
         register(
             &codec,
@@ -644,25 +790,25 @@ fn a_renewed_session_is_no_longer_bound() {
 }
 
 #[test]
-fn a_session_resealed_during_registration_gets_its_bound_mark_back() {
+fn a_session_resealed_during_its_first_refresh_gets_its_bound_mark_back() {
     let codec = codec();
     let device = Device::new(1);
-    let (signed_in_jar, challenge) = sign_in(&codec, T0);
-    // A request that started before the registration answered: it opened
+    let (mut jar, challenge) = sign_in(&codec, T0);
+    let response = register(&codec, &jar, &device.registration_proof(&challenge), T0);
+    assert_eq!(response.status, 200);
+    jar.take(set_cookies(&response));
+    let id: Value = serde_json::from_str(&response.body).unwrap();
+    let id = id["session_identifier"].as_str().unwrap().to_owned();
+    // A request that started before the first refresh answered: it opened
     // the unbound session...
     let before = codec
-        .decode_at::<DynamicSession>(&signed_in_jar.header(), T0)
+        .decode_at::<DynamicSession>(&jar.header(), T0)
         .unwrap();
-    let response = register(
-        &codec,
-        &signed_in_jar,
-        &device.registration_proof(&challenge),
-        T0,
-    );
+    let fresh = challenge_of(&refresh(&codec, &jar, &id, None, T0));
+    let response = refresh(&codec, &jar, &id, Some(&device.refresh_proof(&fresh)), T0);
     assert_eq!(response.status, 200);
-    let mut jar = signed_in_jar.clone();
     jar.take(set_cookies(&response));
-    // ...and writes it back unbound after the registration's cookies.
+    // ...and writes it back unbound after the refresh's cookies.
     jar.take(
         codec
             .encode_with_at(&before.session, &before.lineage(), None, T0 + 1, [77; 24])

@@ -58,9 +58,10 @@ use crate::revocation::set::RevocationSet;
 
 use jwt::{DeviceKey, Proof, ALG};
 
-/// Default lifetime of a bound cookie: ten minutes. Chromium signs at most
-/// six refreshes per nine minutes per site by default, so a lifetime under
-/// about two minutes would exhaust that quota.
+/// Default lifetime of a bound cookie: ten minutes. Chromium refreshes once
+/// less than two minutes of it remain, and signs at most six refreshes per
+/// nine minutes per site by default, so a lifetime under about 210 s would
+/// exhaust that quota on a busy page.
 pub const DEFAULT_BOUND_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// Default lifetime of a challenge: two minutes, the replay window of a
 /// stateless challenge (SECURITY.md).
@@ -383,8 +384,12 @@ impl Codec {
     /// assert!(header.starts_with(r#"(ES256);path="/dbsc/start";challenge=""#));
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
-    pub fn dbsc_registration_header(&self, identity: &Identity) -> Result<String> {
-        self.dbsc_registration_header_at(identity, now_unix(), random_nonce()?)
+    pub fn dbsc_registration_header(
+        &self,
+        identity: &Identity,
+        host: Option<&str>,
+    ) -> Result<String> {
+        self.dbsc_registration_header_at(identity, host, now_unix(), random_nonce()?)
     }
 
     /// [`Codec::dbsc_registration_header`] at time `now` with a given nonce.
@@ -401,15 +406,35 @@ impl Codec {
     pub fn dbsc_registration_header_at(
         &self,
         identity: &Identity,
+        host: Option<&str>,
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<String> {
         let binding = self.binding()?;
         let challenge = seal_challenge(binding, identity.session_id, false, now, nonce)?;
+        let endpoint = self.registration_endpoint(binding, host)?;
         Ok(format!(
-            "({ALG});path=\"{}\";challenge=\"{challenge}\"",
-            binding.config.registration_path
+            "({ALG});path=\"{endpoint}\";challenge=\"{challenge}\""
         ))
+    }
+
+    /// The registration path, or, when the session cookie has a Domain
+    /// other than the request's host, the absolute URL of the path on that
+    /// domain's origin (with the request's port): Chromium accepts a
+    /// session that covers the whole site (`include_site`) only when it is
+    /// registered by the site's own origin.
+    fn registration_endpoint(&self, binding: &Binding, host: Option<&str>) -> Result<String> {
+        let path = &binding.config.registration_path;
+        let Some(host) = host else {
+            return Ok(path.clone());
+        };
+        let (name, port) = split_port(host);
+        match self.domain_for(host)? {
+            Some(domain) if !domain.eq_ignore_ascii_case(name) => {
+                Ok(format!("https://{domain}{port}{path}"))
+            }
+            _ => Ok(path.clone()),
+        }
     }
 
     /// Answers a registration request (`POST` to the registration path):
@@ -461,7 +486,7 @@ impl Codec {
         let key = proof.jwk.clone().ok_or(refused(ProofRefused::BadKey))?;
         proof.verify(&key).map_err(refused)?;
         let opened: Opened<Box<RawValue>> = self.decode_unbound_at(request.cookie_header, now)?;
-        let Lineage::Continue(mut identity) = opened.lineage() else {
+        let Lineage::Continue(identity) = opened.lineage() else {
             // Sealed without an identity: nothing to bind.
             return Err(refused(ProofRefused::OtherSession));
         };
@@ -469,24 +494,21 @@ impl Codec {
             return Err(refused(ProofRefused::AlreadyBound));
         }
         check_challenge(binding, &proof.jti, identity.session_id, false, now)?;
-        // The bound and refresh cookies carry the identity unmarked: only
-        // the session itself is marked bound (and so needs a bound cookie).
-        let unmarked = Lineage::Continue(identity.clone());
-        identity.bound = true;
-        let marked = Lineage::Continue(identity);
-        let mut cookies =
-            self.encode_for(&*opened.session, &marked, request.host, now, nonces()?)?;
+        // Only the refresh cookie, holding the device key: the browser may
+        // still refuse the session it is offered (and tells no one), so the
+        // session is marked bound, and a bound cookie issued, at the first
+        // refresh, which only a browser that keeps the binding sends.
         let claim = DeviceKeyClaim {
             k: B64.encode(key.0),
         };
-        cookies.extend(binding.refresh.encode_for(
+        let cookies = binding.refresh.encode_for(
             &claim,
-            &unmarked,
+            &Lineage::Continue(identity.clone()),
             request.host,
             now,
             nonces()?,
-        )?);
-        self.bound_response(binding, &unmarked, cookies, request.host, now, nonces()?)
+        )?;
+        self.described(binding, &identity, cookies, request.host)
     }
 
     /// Answers a refresh request (`POST` to the refresh path). Without a
@@ -572,38 +594,54 @@ impl Codec {
             .ok_or(refused(ProofRefused::NotRegistered))?;
         proof.verify(&key).map_err(refused)?;
         check_challenge(binding, &proof.jti, named, true, now)?;
-        let lineage = Lineage::Continue(identity);
-        self.bound_response(
-            binding,
-            &lineage,
-            SetCookies::default(),
+        let mut cookies = binding.bound.encode_for(
+            &(),
+            &Lineage::Continue(identity.clone()),
             request.host,
             now,
             nonces()?,
-        )
+        )?;
+        // The first refresh proves that the browser keeps the binding: from
+        // now on the session needs its bound cookie.
+        if let Ok(opened) = self.decode_unbound_at::<Box<RawValue>>(request.cookie_header, now) {
+            if let Lineage::Continue(mut current) = opened.lineage() {
+                if current.session_id == identity.session_id && !current.bound {
+                    current.bound = true;
+                    let marked = Lineage::Continue(current);
+                    let session =
+                        self.encode_for(&*opened.session, &marked, request.host, now, nonces()?)?;
+                    cookies.extend(session);
+                }
+            }
+        }
+        self.described(binding, &identity, cookies, request.host)
     }
 
-    /// 200 with a fresh bound cookie (after `cookies`) and the session
-    /// description Chromium expects.
-    fn bound_response(
+    /// 200 with `cookies` and the session description Chromium expects.
+    fn described(
         &self,
         binding: &Binding,
-        lineage: &Lineage,
-        mut cookies: SetCookies,
+        identity: &Identity,
+        cookies: SetCookies,
         host: Option<&str>,
-        now: u64,
-        nonce: [u8; NONCE_LEN],
     ) -> Result<DbscResponse> {
-        let Lineage::Continue(identity) = lineage else {
-            return Err(refused(ProofRefused::NotRegistered));
+        // The bound cookie's attributes as it is set, without its lifetime
+        // (Chromium matches them exactly: without the Domain it never
+        // refreshes).
+        let domain = match host {
+            Some(host) => binding.bound.domain_for(host)?,
+            None => match &binding.bound.cookie.domain {
+                DomainSetting::Fixed(domain) => Some(domain.clone()),
+                _ => None,
+            },
         };
-        let bound = binding.bound.encode_for(&(), lineage, host, now, nonce)?;
-        let attributes = bound
+        let attributes = binding
+            .bound
+            .removal_with_domain(domain.as_deref())
             .iter()
             .next()
             .map(credential_attributes)
             .unwrap_or_default();
-        cookies.extend(bound);
         let body = serde_json::json!({
             "session_identifier": identity.session_id.to_string(),
             "refresh_url": binding.config.refresh_path,
@@ -671,6 +709,20 @@ impl Codec {
         } else {
             Err(Error::Unbound)
         }
+    }
+}
+
+/// `("shop.test", ":8443")` from `"shop.test:8443"`; an IPv6 literal or a
+/// host without a port keeps everything in the name.
+fn split_port(host: &str) -> (&str, &str) {
+    let at = host.rfind(':').filter(|_| !host.starts_with('['));
+    match at.and_then(|at| host.split_at_checked(at)) {
+        Some((name, port))
+            if port.len() > 1 && port.bytes().skip(1).all(|b| b.is_ascii_digit()) =>
+        {
+            (name, port)
+        }
+        _ => (host, ""),
     }
 }
 

@@ -355,7 +355,7 @@ impl Codec {
     }
 
     /// The Domain attribute for a request to `host`.
-    fn domain_for(&self, host: &str) -> Result<Option<String>> {
+    pub(crate) fn domain_for(&self, host: &str) -> Result<Option<String>> {
         match &self.cookie.domain {
             DomainSetting::HostOnly => Ok(None),
             DomainSetting::Fixed(domain) => {
@@ -400,7 +400,7 @@ impl Codec {
         Ok(SetCookies { headers })
     }
 
-    fn removal_with_domain(&self, domain: Option<&str>) -> SetCookies {
+    pub(crate) fn removal_with_domain(&self, domain: Option<&str>) -> SetCookies {
         let names =
             std::iter::once(self.name.clone()).chain((1..self.cookie.max_chunks).map(|index| {
                 // Chunk names are NAME.<i>.

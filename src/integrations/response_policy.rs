@@ -81,7 +81,19 @@ where
 /// True when the cookie Domain is derived from the request's host, so the
 /// adapter must keep the host for the end of the request.
 pub(crate) fn needs_host(codec: &Codec) -> bool {
-    matches!(codec.cookie.domain, DomainSetting::Rule(_))
+    // Device binding names its registration endpoint on the cookie domain's
+    // origin, with the request's port.
+    matches!(codec.cookie.domain, DomainSetting::Rule(_)) || binds_devices(codec)
+}
+
+#[cfg(feature = "dbsc")]
+fn binds_devices(codec: &Codec) -> bool {
+    codec.device_binding().is_some()
+}
+
+#[cfg(not(feature = "dbsc"))]
+fn binds_devices(_: &Codec) -> bool {
+    false
 }
 
 /// Adds the handle's cookies and the caching headers to a response with

@@ -841,7 +841,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     pub fn finish(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
         let cookies = self.finish_cookies(host)?;
         #[cfg(feature = "dbsc")]
-        self.request_binding(cookies.as_ref())?;
+        self.request_binding(cookies.as_ref(), host)?;
         Ok(cookies)
     }
 
@@ -849,7 +849,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// sealed (read back from the cookies set, at sign-in only) or, when
     /// nothing was sealed, the opened one.
     #[cfg(feature = "dbsc")]
-    fn request_binding(&self, cookies: Option<&SetCookies>) -> Result<()> {
+    fn request_binding(&self, cookies: Option<&SetCookies>, host: Option<&str>) -> Result<()> {
         let mut state = self.state();
         if !state.bind || state.purged {
             return Ok(());
@@ -874,7 +874,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         };
         match identity {
             Some(identity) if !identity.bound => {
-                state.registration = Some(codec.dbsc_registration_header(&identity)?);
+                state.registration = Some(codec.dbsc_registration_header(&identity, host)?);
             }
             _ => log::debug!(
                 "session cookie {:?}: device binding requested without an unbound session",

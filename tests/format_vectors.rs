@@ -284,7 +284,7 @@ const VECTORS: &[Vector] = &[
         expected: "ARWm2juwsbKztLW2t7i5uru8vb6_wMHCw8TFxsfdKmekMC-tvDdKouKYomXyHEYr6Akhsubk-uOB_EXSB0G5TvMfDgMyL8m98sQFy_L-yIDiIkslZLoWlCa1ow9-MJYK6IAJLA",
     },
     Vector {
-        label: "v1 sealed, a device-bound session (the session of vector 6 after its registration a minute later)",
+        label: "v1 sealed, a device-bound session (the session of vector 6, bound a minute later)",
         key_hex: KEY_A,
         nonce_hex: "d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7",
         cookie_name: "session",

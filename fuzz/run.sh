@@ -12,7 +12,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(open_value open_value_with_header decode_cookie_header round_trip key_ring_config chunked_decode)
+  targets=(open_value open_value_with_header decode_cookie_header round_trip key_ring_config chunked_decode dbsc_endpoints)
 fi
 
 bash seed.sh

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the seed corpora fuzz/corpus/<target>/ from the test data: the
 # session corpus (tests/data/corpus) and the wire-format vectors
-# (tests/format_vectors.rs). fuzz/corpus is git-ignored; run.sh calls this
-# before fuzzing, and re-running only adds files.
+# (tests/format_vectors.rs), and for dbsc_endpoints genuine device
+# binding requests (examples/dbsc_seeds.rs). fuzz/corpus is git-ignored;
+# run.sh calls this before fuzzing, and re-running only adds files.
 set -euo pipefail
 cd "$(dirname "$0")"
 data=../tests/data
 out=corpus
 
-targets=(open_value open_value_with_header decode_cookie_header round_trip key_ring_config chunked_decode)
+targets=(open_value open_value_with_header decode_cookie_header round_trip key_ring_config chunked_decode dbsc_endpoints)
 for t in "${targets[@]}"; do mkdir -p "$out/$t"; done
 
 # The expected values of the format vectors, one per line.
@@ -58,6 +59,11 @@ printf 'primary %s\nretired %s until 1767225600\nrevoked %s\n' "$k1" "$k2" "$k1"
 printf 'primary AQEB\n' > "$cfg/short-key"
 printf '{"keys":[{"key":"%s","state":"primary"},{"key":"%s","state":"retired","until":1767225600}]}' "$k1" "$k2" > "$cfg/json"
 printf '{"keys":[{"key":"%s","state":"retired","until":"2027-01-01T00:00:00Z"}]}' "$k1" > "$cfg/json-no-primary"
+
+# Device binding requests: genuine registrations and refreshes need the
+# crate's sealing and a P-256 signature made with the target's own codec,
+# time and nonces, so a Rust example writes them (examples/dbsc_seeds.rs).
+cargo run --quiet --example dbsc_seeds -- "$out/dbsc_endpoints"
 
 for t in "${targets[@]}"; do
   printf '%-24s %s seeds\n' "$t" "$(find "$out/$t" -type f | wc -l)"

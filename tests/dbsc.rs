@@ -16,8 +16,8 @@ use base64::Engine;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use sealed_session::{
-    Codec, DbscRequest, DbscResponse, DeviceBinding, DynamicSession, Error, Key, KeyRing, Lineage,
-    ProofRefused, RevocationSet,
+    Codec, DbscRequest, DbscResponse, DeviceBinding, DynamicSession, Error, Key, KeyRing, KeyState,
+    Lineage, ProofRefused, RevocationSet,
 };
 use serde_json::{json, Value};
 
@@ -864,4 +864,69 @@ fn signing_out_removes_the_bound_and_refresh_cookies_too() {
     let (mut jar, _) = bound_session(&codec, &Device::new(1), T0);
     jar.take(removal);
     assert!(jar.0.is_empty(), "{:?}", jar.0);
+}
+
+#[test]
+fn a_key_rotation_does_not_end_a_binding() {
+    let a = Key::from_bytes([7; 32]);
+    let b = Key::from_bytes([8; 32]);
+    let phase = |keys: &[(&Key, KeyState)]| {
+        let mut builder = KeyRing::builder();
+        for (key, state) in keys {
+            builder = builder.key((*key).clone(), *state);
+        }
+        codec_with(Arc::new(builder.build().unwrap()), None)
+    };
+    let before = phase(&[(&a, KeyState::Primary)]);
+    let device = Device::new(1);
+    let (mut jar, id) = bound_session(&before, &device, T0);
+    // Phase 2: B seals, A still opens. A refresh re-seals the refresh cookie
+    // under B (and the bound cookie is sealed under B anyway).
+    let during = phase(&[(&b, KeyState::Primary), (&a, KeyState::Active)]);
+    let now = T0 + 2 * BOUND;
+    let challenge = challenge_of(&refresh(&during, &jar, &id, None, now));
+    let response = refresh(
+        &during,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        now,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    let names: Vec<String> = set_cookies(&response)
+        .iter()
+        .map(|c| c.split('=').next().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"sid-refresh".to_owned()), "{names:?}");
+    jar.take(set_cookies(&response));
+    // Phase 3: A is gone. The binding still refreshes.
+    let after = phase(&[(&b, KeyState::Primary)]);
+    let later = now + 2 * BOUND;
+    let challenge = challenge_of(&refresh(&after, &jar, &id, None, later));
+    let response = refresh(
+        &after,
+        &jar,
+        &id,
+        Some(&device.refresh_proof(&challenge)),
+        later,
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    // A refresh cookie under a key the ring no longer has is refused with
+    // that reason, not as "not registered".
+    let (stale, stale_id) = bound_session(&before, &Device::new(2), T0);
+    let response = refresh(&after, &stale, &stale_id, None, T0 + 1);
+    assert!(
+        matches!(response.refused, Some(Error::UnknownKey { .. })),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn the_two_endpoints_must_differ() {
+    let err = Codec::builder("sid")
+        .development_key()
+        .device_binding(DeviceBinding::new().endpoints("/dbsc", "/dbsc"))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err}");
 }

@@ -805,9 +805,6 @@ async fn bind_an_existing_session(addr: SocketAddr, what: &str) {
 }
 
 #[tokio::test]
-#[ignore = "adapter bug: bind_device() on a request that re-seals nothing sends no \
-            Secure-Session-Registration (response_policy::write_back returns before \
-            appending it when there are no cookies)"]
 async fn the_adapters_send_the_registration_header_for_an_unchanged_session() {
     let axum_addr = serve_axum(codec(5)).await;
     let actix_addr = serve_actix(codec(5));

@@ -214,6 +214,11 @@ impl Binding {
                 )));
             }
         }
+        if config.registration_path == config.refresh_path {
+            return Err(Error::config(
+                "device binding registration and refresh endpoints must be two different paths",
+            ));
+        }
         for path in [&config.registration_path, &config.refresh_path] {
             if !path.starts_with('/') || path.bytes().any(|b| !b.is_ascii_graphic() || b == b'"') {
                 return Err(Error::config(format!(
@@ -484,7 +489,8 @@ impl Codec {
         let proof =
             Proof::parse(request.proof.ok_or(refused(ProofRefused::Missing))?).map_err(refused)?;
         let key = proof.jwk.clone().ok_or(refused(ProofRefused::BadKey))?;
-        proof.verify(&key).map_err(refused)?;
+        // The cheap checks (symmetric opens) before the signature, so a
+        // flood of junk proofs costs little.
         let opened: Opened<Box<RawValue>> = self.decode_unbound_at(request.cookie_header, now)?;
         let Lineage::Continue(identity) = opened.lineage() else {
             // Sealed without an identity: nothing to bind.
@@ -494,6 +500,7 @@ impl Codec {
             return Err(refused(ProofRefused::AlreadyBound));
         }
         check_challenge(binding, &proof.jti, identity.session_id, false, now)?;
+        proof.verify(&key).map_err(refused)?;
         // Only the refresh cookie, holding the device key: the browser may
         // still refuse the session it is offered (and tells no one), so the
         // session is marked bound, and a bound cookie issued, at the first
@@ -514,7 +521,8 @@ impl Codec {
     /// Answers a refresh request (`POST` to the refresh path). Without a
     /// proof: 403 with a fresh challenge in `Secure-Session-Challenge`. With
     /// one: checks it against the device key sealed in the refresh cookie
-    /// (any `jwk` in the proof is ignored), the challenge, the session's
+    /// (a `jwk` in the proof is never used; a malformed one is refused),
+    /// the challenge, the session's
     /// absolute lifetime and the revocations, then sets a fresh bound cookie.
     /// A refusal answers `{"continue":false}`, which ends the binding in the
     /// browser. Never fails.
@@ -562,17 +570,21 @@ impl Codec {
             .trim_matches('"')
             .parse()
             .map_err(|_| refused(ProofRefused::NotRegistered))?;
-        // Opening checks the absolute lifetime and the revocations.
+        // Opening checks the absolute lifetime and the revocations; a
+        // refresh cookie that does not open is refused with its own reason
+        // (an unknown or retired key, a forgery), for the logs.
         let registered: Opened<DeviceKeyClaim> = binding
             .refresh
             .decode_bytes_at(request.cookie_header, now)
             .map_err(|err| match err {
-                Error::Revoked { .. } | Error::LifetimeEnded { .. } => err,
-                _ => refused(ProofRefused::NotRegistered),
+                Error::NoCookie => refused(ProofRefused::NotRegistered),
+                _ => err,
             })?;
-        let identity = registered
-            .identity
-            .ok_or(refused(ProofRefused::NotRegistered))?;
+        // Carried like a session: a refresh cookie opened under an older key
+        // names that key as its origin.
+        let Lineage::Continue(identity) = registered.lineage() else {
+            return Err(refused(ProofRefused::NotRegistered));
+        };
         if identity.session_id != named {
             return Err(refused(ProofRefused::OtherSession));
         }
@@ -592,15 +604,26 @@ impl Codec {
             .and_then(|k| <[u8; 64]>::try_from(k).ok())
             .map(DeviceKey)
             .ok_or(refused(ProofRefused::NotRegistered))?;
-        proof.verify(&key).map_err(refused)?;
         check_challenge(binding, &proof.jti, named, true, now)?;
-        let mut cookies = binding.bound.encode_for(
-            &(),
-            &Lineage::Continue(identity.clone()),
-            request.host,
-            now,
-            nonces()?,
-        )?;
+        proof.verify(&key).map_err(refused)?;
+        let lineage = Lineage::Continue(identity.clone());
+        let mut cookies = binding
+            .bound
+            .encode_for(&(), &lineage, request.host, now, nonces()?)?;
+        // The refresh cookie lives the whole session: sealed again when it
+        // opened under a key that is no longer the primary (or past its
+        // refresh share), so a key rotation that retires that key later
+        // does not end the binding.
+        if registered.needs_reseal() {
+            let again = binding.refresh.encode_for(
+                &registered.session,
+                &lineage,
+                request.host,
+                now,
+                nonces()?,
+            )?;
+            cookies.extend(again);
+        }
         // The first refresh proves that the browser keeps the binding: from
         // now on the session needs its bound cookie.
         if let Ok(opened) = self.decode_unbound_at::<Box<RawValue>>(request.cookie_header, now) {

@@ -135,6 +135,11 @@ where
         }
     }
     vary_if_read(headers, handle);
+    // A binding may be asked for on a response that seals nothing (an
+    // existing session bound later).
+    if let Some(registration) = handle.registration_header() {
+        headers.append(Header::SessionRegistration, &registration);
+    }
     let Some(cookies) = cookies else {
         return Ok(());
     };
@@ -143,9 +148,6 @@ where
             log::error!("session cookie {cookie:?} not written: invalid header value");
             return Err(Failure::InvalidHeader);
         }
-    }
-    if let Some(registration) = handle.registration_header() {
-        headers.append(Header::SessionRegistration, &registration);
     }
     if !headers.contains(Header::CacheControl) {
         headers.append(Header::CacheControl, "private, no-store");

@@ -652,10 +652,31 @@ fn inspect_shows_the_session_identity() {
     );
     assert_eq!(line(&report, "origin key: "), id(1));
     assert_eq!(line(&report, "subject: "), "842753582");
+    assert_eq!(line(&report, "bound to a device: "), "no");
     assert!(report.contains("reseal: no\n"), "{report}");
     // Without --name it does not open, so nothing of the identity shows.
     let no_name = ok(run(&["inspect"], Some(&key(1)), &value));
     assert!(!no_name.contains("session id"), "{no_name}");
+
+    // A device-bound session says so.
+    let codec = library_codec(&[1], |b| b);
+    let mut bound = codec.open::<Value>(&value).unwrap().identity.unwrap();
+    bound.bound = true;
+    let bound_value = codec
+        .seal_with(
+            &serde_json::json!({}),
+            &sealed_session::Lineage::Continue(bound),
+        )
+        .unwrap();
+    let report = ok(run(
+        &["inspect", "--name", "session"],
+        Some(&key(1)),
+        &bound_value,
+    ));
+    assert!(
+        line(&report, "bound to a device: ").starts_with("yes"),
+        "{report}"
+    );
 
     // Re-sealed under a new primary: the origin stays the old key.
     let rotated = library_codec(&[2, 1], |b| b);

@@ -333,8 +333,14 @@ fn describe_identity(identity: Option<&Identity>, mode: Mode) -> String {
         .subject
         .as_deref()
         .map_or_else(|| "none".to_owned(), |s| s.escape_debug().to_string());
+    let bound = if identity.bound {
+        "yes (opens on a request only with its bound cookie)"
+    } else {
+        "no"
+    };
     format!(
-        "session id: {}\ncreated at: {}\norigin key: {}\nsubject: {subject}\n",
+        "session id: {}\ncreated at: {}\norigin key: {}\nsubject: {subject}\n\
+         bound to a device: {bound}\n",
         identity.session_id,
         time::describe(identity.created_at),
         identity.origin_key

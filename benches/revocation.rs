@@ -17,6 +17,13 @@
 //!   value (tests/data/corpus/sessions-typical.jsonl, each with a 9-digit
 //!   subject) by a codec with the set, against the same codec without one.
 //!
+//! Before those, a floor for this machine: the latency of one random
+//! 64-byte read (each address depending on the previous read) in arrays of
+//! the sizes the check reads from: the set's Bloom filter at 10,000 and
+//! 1,000,000 entries (10 bits each) and its hash tables at a million
+//! (about 60 MB). No structure that holds a million entries with few false
+//! positives can answer in less than one such read of its size.
+//!
 //! Then criterion group `revocation`: `make-identity`, `check-miss/<n>`
 //! (as above), `check-hit/<n>` (a revoked session id, cycling through 4,096
 //! of them), `open/none` and `open/<n>`.
@@ -305,8 +312,50 @@ fn fixture(size: usize) -> Fixture {
     }
 }
 
+/// One cache line, as the filter's blocks.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Line([u64; 8]);
+
+/// Median ns per dependent random read of one line in an array of `bytes`.
+fn read_latency(bytes: usize) -> f64 {
+    let lines = black_box(vec![Line([0; 8]); bytes.div_ceil(64)]);
+    let reads = 200_000u64;
+    let mut times: Vec<f64> = (0..15)
+        .map(|_| {
+            let mut mix = Mix(3);
+            let mut carry = 0u64;
+            let start = Instant::now();
+            for _ in 0..reads {
+                // The next address depends on the value read (always 0).
+                let h = mix.next() ^ carry;
+                let index = ((u128::from(h) * lines.len() as u128) >> 64) as usize;
+                carry = lines[index].0[(h & 7) as usize];
+            }
+            black_box(carry);
+            start.elapsed().as_secs_f64() * 1e9 / reads as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn print_read_latency() {
+    println!("random read of one 64-byte line, dependent reads (median of 15 runs):");
+    for (what, bytes) in [
+        ("filter of 10,000 entries", 12_500),
+        ("filter of 1,000,000 entries", 1_250_000),
+        ("filter of 1,000,000 entries, just grown", 2_500_000),
+        ("hash tables of 1,000,000 entries", 60_000_000),
+    ] {
+        let ns = read_latency(bytes);
+        println!("  {what:<42} {:>6.2} MB {ns:>6.1} ns", bytes as f64 / 1e6);
+    }
+}
+
 fn benches(c: &mut Criterion) {
     print_memory();
+    print_read_latency();
     let fixtures: Vec<Fixture> = SIZES.iter().map(|&n| fixture(n)).collect();
     let plain = codec(None);
     let values = values(&plain);

@@ -8,10 +8,15 @@
 //! valid (the retention: the codec's absolute lifetime plus the clock skew),
 //! so memory is bounded by the revocations of one lifetime.
 //!
-//! The check takes a read lock and makes at most two hash lookups, whatever
-//! the number of entries; what does grow is the chance that those lookups
-//! miss the CPU caches (tens of nanoseconds up to 10,000 entries, a few
-//! hundred at a million: BENCHMARKS.md, "Revocation check").
+//! The check takes a read lock and first reads one 64-byte block of a
+//! Bloom filter for the session id and one for the subject (`filter.rs`):
+//! 1.25 to 2.5 bytes per entry, a few megabytes at a million entries, so it
+//! stays in the CPU caches where the maps (tens of megabytes) do not. Only
+//! when the filter says "maybe" (every revoked key, and about 1 % or less
+//! of the others) does the check look in the maps, which decide. So a
+//! session that is not revoked costs one read of a small array whatever
+//! the number of entries, rather than misses in tables of tens of
+//! megabytes (BENCHMARKS.md, "Revocation check").
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +27,7 @@ use std::time::Duration;
 
 use crate::core::identity::{check_subject, Identity, SessionId};
 use crate::error::Result;
+use crate::revocation::filter::Filter;
 
 /// Why an authenticated session was refused by revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +105,75 @@ struct Entries {
     sessions: IdMap,
     /// Subject -> (revoked before, entry may be dropped at).
     subjects: HashMap<Box<str>, (u64, u64)>,
+    /// Every key of both maps (and, until the next rebuild, keys swept
+    /// since): what the check reads first.
+    filter: Filter,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.sessions.len() + self.subjects.len()
+    }
+
+    fn add_session(&mut self, id: SessionId, drop_at: u64) {
+        let entry = self.sessions.entry(id).or_insert(drop_at);
+        *entry = (*entry).max(drop_at);
+        self.filter.insert(Filter::session(&id));
+        self.grow_filter();
+    }
+
+    fn add_subject(&mut self, subject: Box<str>, before: u64, drop_at: u64) {
+        let probe = self.filter.subject(&subject);
+        let entry = self.subjects.entry(subject).or_insert((before, drop_at));
+        if before >= entry.0 {
+            *entry = (before, drop_at);
+        }
+        self.filter.insert(probe);
+        self.grow_filter();
+    }
+
+    /// Past its capacity the filter's false positives climb: rebuild it
+    /// for twice the entries (amortized over the inserts that filled it).
+    fn grow_filter(&mut self) {
+        if self.len() > self.filter.capacity() {
+            self.rebuild_filter();
+        }
+    }
+
+    fn rebuild_filter(&mut self) {
+        let mut filter = Filter::with_capacity(self.len().saturating_mul(2));
+        for id in self.sessions.keys() {
+            filter.insert(Filter::session(id));
+        }
+        for subject in self.subjects.keys() {
+            let probe = filter.subject(subject);
+            filter.insert(probe);
+        }
+        self.filter = filter;
+    }
+
+    /// Drops every entry that can no longer match a valid value at `now`,
+    /// and rebuilds the filter without them (a Bloom filter cannot forget
+    /// a key; a sweep already passes over every entry).
+    fn sweep(&mut self, now: u64) {
+        let before = self.len();
+        self.sessions.retain(|_, drop_at| *drop_at > now);
+        self.subjects.retain(|_, (_, drop_at)| *drop_at > now);
+        if self.len() < before {
+            self.rebuild_filter();
+        }
+    }
 }
 
 /// The in-memory revocation set. Share it (`Arc`) between the codecs of a
 /// server and whatever feeds it (the application, or the Redis
 /// synchronization of feature `redis`).
+///
+/// Memory per entry (BENCHMARKS.md, "Revocation check"): a revoked session
+/// id takes 29 to 57 bytes of hash table, a revoked subject 38 to 75 bytes
+/// plus its text, and each entry 1.25 to 2.5 bytes of the Bloom filter that
+/// the check reads first; entries live for the retention, so the set holds
+/// one lifetime of revocations (about 50 to 100 MB per million).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -172,10 +242,7 @@ impl RevocationSet {
     /// ```
     pub fn revoke_session(&self, id: SessionId, at: u64) {
         let drop_at = at.saturating_add(self.retention);
-        self.write(at, |e| {
-            let entry = e.sessions.entry(id).or_insert(drop_at);
-            *entry = (*entry).max(drop_at);
-        });
+        self.write(at, |e| e.add_session(id, drop_at));
     }
 
     /// Revokes every session of `subject` created before `before` (Unix
@@ -191,15 +258,7 @@ impl RevocationSet {
     pub fn revoke_subject(&self, subject: &str, before: u64) -> Result<()> {
         check_subject(subject)?;
         let drop_at = before.saturating_add(self.retention);
-        self.write(before, |e| {
-            let entry = e
-                .subjects
-                .entry(subject.into())
-                .or_insert((before, drop_at));
-            if before >= entry.0 {
-                *entry = (before, drop_at);
-            }
-        });
+        self.write(before, |e| e.add_subject(subject.into(), before, drop_at));
         Ok(())
     }
 
@@ -237,26 +296,18 @@ impl RevocationSet {
         for revocation in revocations {
             match revocation {
                 Revocation::Session { id, at } => {
-                    let drop_at = at.saturating_add(self.retention);
-                    let entry = fresh.sessions.entry(id).or_insert(drop_at);
-                    *entry = (*entry).max(drop_at);
+                    fresh.add_session(id, at.saturating_add(self.retention));
                 }
                 Revocation::Subject { subject, before } => {
                     if check_subject(&subject).is_err() {
                         continue;
                     }
                     let drop_at = before.saturating_add(self.retention);
-                    let entry = fresh
-                        .subjects
-                        .entry(subject.into_boxed_str())
-                        .or_insert((before, drop_at));
-                    if before >= entry.0 {
-                        *entry = (before, drop_at);
-                    }
+                    fresh.add_subject(subject.into_boxed_str(), before, drop_at);
                 }
             }
         }
-        sweep(&mut fresh, now);
+        fresh.sweep(now);
         if let Ok(mut entries) = self.entries.write() {
             *entries = fresh;
         }
@@ -275,7 +326,7 @@ impl RevocationSet {
     /// ```
     pub fn sweep(&self, now: u64) {
         if let Ok(mut entries) = self.entries.write() {
-            sweep(&mut entries, now);
+            entries.sweep(now);
         }
     }
 
@@ -286,10 +337,7 @@ impl RevocationSet {
     /// assert_eq!(set.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map(|e| e.sessions.len() + e.subjects.len())
-            .unwrap_or(0)
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
     }
 
     /// True when the set holds no entry.
@@ -323,14 +371,21 @@ impl RevocationSet {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if entries.sessions.contains_key(&identity.session_id) {
+        // Both filter blocks are read before either answer is used, so the
+        // two reads (cache misses, in a large set) overlap.
+        let filter = &entries.filter;
+        let session_maybe = !entries.sessions.is_empty()
+            && filter.may_contain(Filter::session(&identity.session_id));
+        let subject = identity
+            .subject
+            .as_deref()
+            .filter(|s| !entries.subjects.is_empty() && filter.may_contain(filter.subject(s)));
+        if session_maybe && entries.sessions.contains_key(&identity.session_id) {
             return Some(Revoked::Session);
         }
-        if let Some(subject) = &identity.subject {
-            if let Some(&(before, _)) = entries.subjects.get(subject.as_str()) {
-                if identity.created_at < before {
-                    return Some(Revoked::Subject);
-                }
+        if let Some(&(before, _)) = subject.and_then(|s| entries.subjects.get(s)) {
+            if identity.created_at < before {
+                return Some(Revoked::Subject);
             }
         }
         None
@@ -343,17 +398,12 @@ impl RevocationSet {
         };
         f(&mut entries);
         if now >= self.next_sweep.load(Ordering::Relaxed) {
-            sweep(&mut entries, now);
+            entries.sweep(now);
             let interval = (self.retention / 64).max(1);
             self.next_sweep
                 .store(now.saturating_add(interval), Ordering::Relaxed);
         }
     }
-}
-
-fn sweep(entries: &mut Entries, now: u64) {
-    entries.sessions.retain(|_, drop_at| *drop_at > now);
-    entries.subjects.retain(|_, (_, drop_at)| *drop_at > now);
 }
 
 impl fmt::Debug for RevocationSet {

@@ -378,15 +378,21 @@ impl Codec {
 
     /// The `Secure-Session-Registration` header value that asks the browser
     /// to bind the session with this identity to a device key (send it on
-    /// the response that sets the session, for example at sign-in).
+    /// the response that sets the session, for example at sign-in). `host`
+    /// is the request's `Host`: from a subdomain of the cookie's Domain the
+    /// endpoint is named on the Domain's own origin, the only one Chromium
+    /// accepts a site-wide binding from.
     ///
     /// ```
     /// use sealed_session::{Codec, DeviceBinding, DynamicSession};
-    /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
+    /// let codec = Codec::builder("s").development_key().domain("shop.example")
+    ///     .device_binding(DeviceBinding::new()).build()?;
     /// let value = codec.seal(&DynamicSession::new())?;
     /// let identity = codec.open::<DynamicSession>(&value)?.identity.unwrap();
-    /// let header = codec.dbsc_registration_header(&identity)?;
+    /// let header = codec.dbsc_registration_header(&identity, Some("shop.example"))?;
     /// assert!(header.starts_with(r#"(ES256);path="/dbsc/start";challenge=""#));
+    /// let header = codec.dbsc_registration_header(&identity, Some("account.shop.example:8443"))?;
+    /// assert!(header.starts_with(r#"(ES256);path="https://shop.example:8443/dbsc/start";"#));
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn dbsc_registration_header(
@@ -404,8 +410,8 @@ impl Codec {
     /// let codec = Codec::builder("s").development_key().device_binding(DeviceBinding::new()).build()?;
     /// let value = codec.seal_at(&DynamicSession::new(), 1_000, [1; 24])?;
     /// let identity = codec.open_at::<DynamicSession>(&value, 1_000)?.identity.unwrap();
-    /// let a = codec.dbsc_registration_header_at(&identity, 1_000, [2; 24])?;
-    /// assert_eq!(a, codec.dbsc_registration_header_at(&identity, 1_000, [2; 24])?);
+    /// let a = codec.dbsc_registration_header_at(&identity, None, 1_000, [2; 24])?;
+    /// assert_eq!(a, codec.dbsc_registration_header_at(&identity, None, 1_000, [2; 24])?);
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn dbsc_registration_header_at(

@@ -1623,3 +1623,28 @@ fn identity_adds_at_most_30_bytes_to_a_typical_value() {
         );
     }
 }
+
+#[test]
+fn the_identity_is_checked_before_decompression() {
+    // FORMAT.md, "Checks, in order": an ended (or revoked) session is refused
+    // as such before its body is decompressed, so it costs no
+    // decompression, and the reason is the identity's even when the body
+    // would not decompress.
+    let codec = raw_codec();
+    let mut rest = identity_block(8 * 24 * HOUR);
+    // FLAG_BODY_ZSTD: varint json_len, then a frame that is not zstd.
+    rest.extend_from_slice(&[5, 0xde, 0xad, 0xbe, 0xef]);
+    let value = seal_raw(&plaintext(0x08 | 0x01, &rest));
+    assert!(matches!(
+        open(&codec, &value, T0),
+        Err(Error::LifetimeEnded { .. })
+    ));
+    // The same body on a live session is a decompression error.
+    let mut rest = identity_block(HOUR);
+    rest.extend_from_slice(&[5, 0xde, 0xad, 0xbe, 0xef]);
+    let value = seal_raw(&plaintext(0x08 | 0x01, &rest));
+    assert!(matches!(
+        open(&codec, &value, T0),
+        Err(Error::Decompression)
+    ));
+}

@@ -384,9 +384,6 @@ impl Codec {
                 (Mode::SignedOnly, Some(VERSION_SIGNED)) => signed::verify(self, raw, now)?,
                 _ => return Err(Error::malformed("unknown format version")),
             };
-            if let Some(identity) = &opened.identity {
-                self.check_identity(identity, now)?;
-            }
             let json = match opened.json {
                 Json::Range(start, end) => raw.get(start..end).unwrap_or(&[]),
                 Json::Decompressed => plain.as_slice(),
@@ -457,6 +454,11 @@ impl Codec {
         let (max_age, rest) = take_varint(rest)?;
         let expires_at = self.check_time(issued_at, max_age, now)?;
         let (identity, rest) = take_identity(rest, issued_at, flags, key_id)?;
+        // Before padding and decompression (FORMAT.md, "Checks, in order"):
+        // a revoked or ended session costs no decompression.
+        if let Some(identity) = &identity {
+            self.check_identity(identity, now)?;
+        }
         let mut body = rest;
         if flags & FLAG_PADDED != 0 {
             let marker = body

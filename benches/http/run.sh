@@ -24,7 +24,7 @@ here=$(pwd)
 duration=10
 warmup=3
 connections="1 64"
-variants="none sealed sealed-revocations tower-memory tower-redis private-cookie actix-none actix-sealed actix-cookie actix-redis"
+variants="none codec sealed sealed-revocations tower-memory tower-redis private-cookie actix-none actix-codec actix-sealed actix-cookie actix-redis"
 micro_seconds=4
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -76,7 +76,22 @@ free_port() {
 cpu_ticks() {
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
+# stime alone: the kernel's share (the socket reads and writes, the wake-ups
+# of the load generator's threads).
+sys_ticks() {
+  awk '{ print $15 }' "/proc/$1/stat"
+}
 ticks_per_second=$(getconf CLK_TCK)
+
+# The codec variants time their own codec calls (GET /codec-time: medians
+# since the previous ask); others answer nothing here.
+codec_clock() {
+  case "$1" in
+    codec | actix-codec)
+      python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$2/codec-time" ;;
+  esac
+}
 
 redis_port=$(free_port)
 "${prio[@]}" taskset -c "$load_core" redis-server --bind 127.0.0.1 --port "$redis_port" \
@@ -121,13 +136,19 @@ for variant in $variants; do
   for c in $connections; do
     "${prio[@]}" taskset -c "$load_core" wrk -t "$c" -c "$c" -d "${warmup}s" -s cookies.lua "$url/cart" >/dev/null
     redis_before=$(cpu_ticks "$redis_pid")
+    # Starts the codec variants' clock for the measured run.
+    codec_clock "$variant" "$url" >/dev/null
     before=$(cpu_ticks "$server_pid")
+    sys_before=$(sys_ticks "$server_pid")
     out=$("${prio[@]}" taskset -c "$load_core" wrk -t "$c" -c "$c" -d "${duration}s" --timeout 5s \
       -s cookies.lua "$url/cart")
     after=$(cpu_ticks "$server_pid")
+    sys_after=$(sys_ticks "$server_pid")
+    clock_after=$(codec_clock "$variant" "$url")
     redis_after=$(cpu_ticks "$redis_pid")
     line=$(printf '%s\n' "$out" | grep '^RESULT ')
-    echo "$variant $c $((after - before)) $((redis_after - redis_before)) $line" >>"$results"
+    echo "$variant $c $((after - before)) $((redis_after - redis_before))" \
+      "$((sys_after - sys_before)) $line $clock_after" >>"$results"
   done
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
@@ -147,32 +168,38 @@ import re, sys
 
 rows = []
 for line in open(sys.argv[1]):
-    variant, conns, ticks, redis_ticks, rest = line.split(" ", 4)
+    variant, conns, ticks, redis_ticks, sys_ticks, rest = line.split(" ", 5)
     fields = dict(kv.split("=") for kv in rest.split()[1:])
+    fields["sys_ticks"] = float(sys_ticks)
     rows.append((variant, int(conns), int(ticks), int(redis_ticks),
                  {k: float(v) for k, v in fields.items()}))
 micro = {}
+micro_calls = {}
 for line in open(sys.argv[2]):
-    m = re.match(r"micro (\S+) .*per_request_ns=(\d+)", line)
+    m = re.match(r"micro (\S+) decode_ns=(\d+) encode_ns=(\d+) per_request_ns=(\d+)", line)
     if m:
         # The lower of the two measurements: the conservative denominator.
-        micro[m.group(1)] = min(float(m.group(2)), micro.get(m.group(1), float("inf")))
+        name, per_request = m.group(1), float(m.group(4))
+        if per_request < micro.get(name, float("inf")):
+            micro[name] = per_request
+            micro_calls[name] = (float(m.group(2)) / 1000, float(m.group(3)) / 1000)
 tick_us = 1e6 / float(sys.argv[3])
 
 def cpu_us(row):
     return row[2] * tick_us / row[4]["requests"]
 
-print("| variant | conns | req/s | p50 | p99 | server CPU µs/req | server core busy | redis CPU µs/req | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| variant | conns | req/s | p50 | p99 | server CPU µs/req | of which kernel | server core busy | redis CPU µs/req | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 table = {}
 for row in rows:
     variant, conns, ticks, redis_ticks, f = row
     rps = f["requests"] / (f["duration_us"] / 1e6)
     errors = sum(v for k, v in f.items() if k.startswith("errors_"))
+    kernel = f["sys_ticks"] * tick_us / f["requests"]
     redis = f"{redis_ticks * tick_us / f['requests']:.1f}" if "redis" in variant else ""
-    table[(variant, conns)] = (rps, f["p50_us"], f["p99_us"], cpu_us(row))
+    table[(variant, conns)] = (rps, f["p50_us"], f["p99_us"], cpu_us(row), kernel)
     print(f"| {variant} | {conns} | {rps:,.0f} | {f['p50_us'] / 1000:.2f} ms | "
-          f"{f['p99_us'] / 1000:.2f} ms | {cpu_us(row):.1f} | "
+          f"{f['p99_us'] / 1000:.2f} ms | {cpu_us(row):.1f} | {kernel:.1f} | "
           f"{ticks * tick_us / f['duration_us']:.0%} | {redis} | {int(errors)} |")
 
 conns = max(c for _, c in table)
@@ -183,19 +210,41 @@ print("server's CPU time per request / this one's: the share a server-bound run 
 for variant, c in table:
     if c != conns:
         continue
-    base = table.get(("actix-none" if variant.startswith("actix-") else "none", conns))
-    if not base:
+    base_name = "actix-none" if variant.startswith("actix-") else "none"
+    base = table.get((base_name, conns))
+    if not base or variant == base_name:
         continue
-    rps, p50, p99, cpu = table[(variant, c)]
+    rps, p50, p99, cpu, kernel = table[(variant, c)]
     extra = cpu - base[3]
+    extra_kernel = kernel - base[4]
     line = (f"- {variant}: share {rps / base[0]:.1%} measured, {base[3] / cpu:.1%} by CPU; "
-            f"{extra:+.1f} µs server CPU per request over no session")
-    codec_name = {"sealed": "sealed", "actix-sealed": "sealed",
+            f"{extra:+.1f} µs server CPU per request over no session "
+            f"({extra - extra_kernel:+.1f} user, {extra_kernel:+.1f} kernel)")
+    codec_name = {"sealed": "sealed", "actix-sealed": "sealed", "codec": "sealed",
+                  "actix-codec": "sealed",
                   "sealed-revocations": "sealed-revocations"}.get(variant)
     if codec_name in micro:
         codec_us = micro[codec_name] / 1000
         line += f" = {extra / codec_us:.2f} x the codec alone ({codec_us:.1f} µs)"
+    # The layer's own cost: over the variant that calls the codec by hand
+    # in the same framework (same decode and encode, same Set-Cookie).
+    by_hand = table.get(("actix-codec" if variant.startswith("actix-") else "codec", conns))
+    if variant in ("sealed", "actix-sealed") and by_hand:
+        line += f"; {cpu - by_hand[3]:+.1f} µs over calling the codec by hand"
     print(line)
+for variant, conns_, ticks, redis_ticks, f in rows:
+    # The codec variants' own timing of their codec calls in the measured
+    # run (medians: a call interrupted by the scheduler is timed with it).
+    if conns_ != conns or not f.get("codec_decodes") or "sealed" not in micro:
+        continue
+    decode = f["codec_decode_median_ns"] / 1000
+    encode = f["codec_encode_median_ns"] / 1000
+    inside = decode + encode * f["codec_encodes"] / f["codec_decodes"]
+    codec_us = micro["sealed"] / 1000
+    micro_decode, micro_encode = micro_calls["sealed"]
+    print(f"- {variant}, the codec timed inside the server (medians): decode {decode:.1f} µs "
+          f"(--micro {micro_decode:.1f}), encode {encode:.1f} µs (--micro {micro_encode:.1f}); "
+          f"{inside:.1f} µs per request = {inside / codec_us:.2f} x --micro's {codec_us:.1f} µs")
 redis = table.get(("tower-redis", conns))
 sealed = table.get(("sealed", conns))
 if redis and sealed:

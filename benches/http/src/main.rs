@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! http-bench --variant NAME [--listen 127.0.0.1:0] [--redis redis://127.0.0.1:PORT]
-//! http-bench --micro [--seconds N]
+//! http-bench --micro [--seconds N] [--only sealed|sealed-revocations]
 //! ```
 //!
 //! `GET /cart` reads the session and answers
@@ -21,6 +21,13 @@
 //!
 //! - `none`: no session; the answer describes a corpus line in memory (the
 //!   ceiling).
+//! - `codec`: no layer; the handler calls the codec itself, as `--micro`
+//!   measures it: `Codec::decode_fields` of the `Cookie` header on every
+//!   request, `Codec::encode` when the cart changes (or a session is new),
+//!   one `Set-Cookie` header per value. The layer's own cost is `sealed`
+//!   minus this. It also times those calls: `GET /codec-time` answers
+//!   their number and median and mean wall times, which run.sh compares
+//!   with `--micro`.
 //! - `sealed`: this crate's axum layer, `SealedSessionLayer<Session>`,
 //!   without identity (`write_identity(false)`).
 //! - `sealed-revocations`: the same with identity (the default) and a
@@ -30,6 +37,7 @@
 //!   pool of 6 connections, as its documentation shows) on `--redis`.
 //! - `private-cookie`: axum-extra's `PrivateCookieJar`, the session as JSON.
 //! - `actix-none`: no session, on actix-web (the actix variants' ceiling).
+//! - `actix-codec`: `codec` on actix-web.
 //! - `actix-sealed`: this crate's actix-web middleware.
 //! - `actix-cookie`: actix-session with `CookieSessionStore`.
 //! - `actix-redis`: actix-session with `RedisSessionStore` on `--redis`.
@@ -47,11 +55,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sealed_session::{
-    Codec, Key, KeyRing, RevocationSet, SessionHandle, SessionId, DEFAULT_CLOCK_SKEW,
+    Codec, Key, KeyRing, RevocationSet, SessionHandle, SessionId, SetCookies, DEFAULT_CLOCK_SKEW,
     DEFAULT_MAX_LIFETIME,
 };
 use serde::Deserialize;
@@ -69,9 +77,11 @@ const KEY: &str = "session";
 /// The cookie name of the sealed variants and of the private cookie.
 const COOKIE: &str = "session";
 
-const VARIANTS: [&str; 10] = [
+const VARIANTS: [&str; 12] = [
     "none",
     "actix-none",
+    "codec",
+    "actix-codec",
     "sealed",
     "sealed-revocations",
     "tower-memory",
@@ -162,6 +172,13 @@ fn describe(session: &Session, new: bool) -> String {
     )
 }
 
+/// Called once per request by every handler, never inlined: `callgrind.sh`
+/// divides the instructions it counts by the calls to this function.
+#[inline(never)]
+fn request_served() {
+    std::hint::black_box(());
+}
+
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -209,10 +226,93 @@ fn sealed_request(session: &SessionHandle<Session>, corpus: &Corpus, add: Option
     })
 }
 
+/// The wall time of each `Codec::decode_fields` and `Codec::encode` call
+/// of the `codec` variants, in ns: `GET /codec-time` answers their medians
+/// and means since the previous `GET /codec-time` (run.sh asks before and
+/// after the measured run and compares with `--micro`, the same calls in a
+/// loop). Medians, because a call that the scheduler interrupts is timed
+/// with the interruption.
+static DECODE_NS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+static ENCODE_NS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Runs `f`, recording its wall time in `times`.
+fn timed<R>(times: &Mutex<Vec<u64>>, f: impl FnOnce() -> R) -> R {
+    let start = Instant::now();
+    let result = f();
+    let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    times
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(elapsed);
+    result
+}
+
+/// The answer of `GET /codec-time`; starts the next interval.
+fn codec_time() -> String {
+    let mut answer = String::new();
+    for (name, times) in [("decode", &DECODE_NS), ("encode", &ENCODE_NS)] {
+        let mut times = std::mem::take(&mut *times.lock().unwrap_or_else(PoisonError::into_inner));
+        times.sort_unstable();
+        let calls = times.len();
+        let median = times.get(calls / 2).copied().unwrap_or(0);
+        let mean = times.iter().sum::<u64>() / (calls as u64).max(1);
+        answer.push_str(&format!(
+            "codec_{name}s={calls} codec_{name}_median_ns={median} codec_{name}_mean_ns={mean} "
+        ));
+    }
+    answer.push('\n');
+    answer
+}
+
+/// `Codec::decode_fields`, never inlined, so that callgrind.sh finds its
+/// instructions under this name.
+#[inline(never)]
+fn decode_session<'h, H: AsRef<[u8]> + 'h>(
+    codec: &Codec,
+    cookie_fields: impl IntoIterator<Item = &'h H>,
+) -> sealed_session::Result<sealed_session::Opened<Session>> {
+    codec.decode_fields(cookie_fields)
+}
+
+/// `Codec::encode`, never inlined (see `decode_session`).
+#[inline(never)]
+fn encode_session(codec: &Codec, session: &Session) -> sealed_session::Result<SetCookies> {
+    codec.encode(session)
+}
+
+/// What the `codec` variants (axum and actix) do without the layer: the
+/// codec's work as `--micro` measures it, in the server. Returns the answer
+/// and the `Set-Cookie` values to send, if any.
+fn codec_request<'h, H: AsRef<[u8]> + 'h>(
+    codec: &Codec,
+    corpus: &Corpus,
+    cookie_fields: impl IntoIterator<Item = &'h H>,
+    add: Option<u64>,
+) -> Result<(String, Option<SetCookies>), sealed_session::Error> {
+    let encode = |session: &Session| timed(&ENCODE_NS, || encode_session(codec, session));
+    let decoded = timed(&DECODE_NS, || decode_session(codec, cookie_fields));
+    match decoded {
+        Ok(opened) => {
+            let mut session = opened.session;
+            let Some(sku) = add else {
+                return Ok((describe(&session, false), None));
+            };
+            add_item(&mut session, sku);
+            Ok((describe(&session, false), Some(encode(&session)?)))
+        }
+        Err(_) => {
+            let fresh = corpus.new_session();
+            Ok((describe(&fresh, true), Some(encode(&fresh)?)))
+        }
+    }
+}
+
 mod axum_server {
     use super::*;
-    use axum::extract::{FromRef, Query, State};
-    use axum::http::StatusCode;
+    use axum::extract::{FromRef, Query, Request, State};
+    use axum::http::header;
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::{IntoResponse, Response};
     use axum::routing::get;
     use axum::Router;
     use axum_extra::extract::cookie::{Cookie, Key as CookieKey, PrivateCookieJar, SameSite};
@@ -222,6 +322,7 @@ mod axum_server {
     type Shared = State<Arc<Corpus>>;
 
     async fn none(State(corpus): Shared, Query(_add): Query<Add>) -> String {
+        request_served();
         describe(corpus.pick(), false)
     }
 
@@ -230,7 +331,34 @@ mod axum_server {
         session: SealedSession<Session>,
         Query(q): Query<Add>,
     ) -> String {
+        request_served();
         sealed_request(&session, &corpus, q.add)
+    }
+
+    #[derive(Clone)]
+    struct CodecState {
+        corpus: Arc<Corpus>,
+        codec: Arc<Codec>,
+    }
+
+    async fn codec_only(
+        State(state): State<CodecState>,
+        Query(q): Query<Add>,
+        request: Request,
+    ) -> Response {
+        request_served();
+        let fields = request.headers().get_all(header::COOKIE);
+        let Ok((body, cookies)) = codec_request(&state.codec, &state.corpus, fields, q.add) else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let mut response = body.into_response();
+        for value in cookies.iter().flatten() {
+            let Ok(value) = HeaderValue::from_str(value) else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        response
     }
 
     async fn tower(
@@ -238,6 +366,7 @@ mod axum_server {
         session: tower_sessions::Session,
         Query(q): Query<Add>,
     ) -> Result<String, StatusCode> {
+        request_served();
         let failed = |_| StatusCode::INTERNAL_SERVER_ERROR;
         match session.get::<Session>(KEY).await.map_err(failed)? {
             Some(mut s) => {
@@ -281,6 +410,7 @@ mod axum_server {
         jar: PrivateCookieJar,
         Query(q): Query<Add>,
     ) -> Result<(PrivateCookieJar, String), StatusCode> {
+        request_served();
         let opened = jar
             .get(COOKIE)
             .and_then(|c| serde_json::from_str::<Session>(c.value()).ok());
@@ -313,6 +443,13 @@ mod axum_server {
     pub async fn router(variant: &str, corpus: Arc<Corpus>, redis: Option<&str>) -> Router {
         match variant {
             "none" => Router::new().route("/cart", get(none)).with_state(corpus),
+            "codec" => Router::new()
+                .route("/cart", get(codec_only))
+                .route("/codec-time", get(|| async { codec_time() }))
+                .with_state(CodecState {
+                    corpus,
+                    codec: Arc::new(codec(false)),
+                }),
             "sealed" | "sealed-revocations" => Router::new()
                 .route("/cart", get(sealed))
                 .with_state(corpus)
@@ -361,10 +498,12 @@ mod actix_server {
     use actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
     use actix_session::SessionMiddleware;
     use actix_web::cookie::Key as CookieKey;
-    use actix_web::{web, App, HttpResponse, HttpServer};
+    use actix_web::http::header;
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     use sealed_session::actix::{SealedSession, SealedSessionMiddleware};
 
     async fn none(corpus: web::Data<Corpus>, _add: web::Query<Add>) -> String {
+        request_served();
         describe(corpus.pick(), false)
     }
 
@@ -373,7 +512,26 @@ mod actix_server {
         session: SealedSession<Session>,
         q: web::Query<Add>,
     ) -> String {
+        request_served();
         sealed_request(&session, &corpus, q.add)
+    }
+
+    async fn codec_only(
+        corpus: web::Data<Corpus>,
+        codec: web::Data<Codec>,
+        q: web::Query<Add>,
+        request: HttpRequest,
+    ) -> HttpResponse {
+        request_served();
+        let fields = request.headers().get_all(header::COOKIE);
+        let Ok((body, cookies)) = codec_request(&codec, &corpus, fields, q.add) else {
+            return HttpResponse::InternalServerError().finish();
+        };
+        let mut response = HttpResponse::Ok();
+        for value in cookies.iter().flatten() {
+            response.append_header((header::SET_COOKIE, value));
+        }
+        response.body(body)
     }
 
     async fn session_store(
@@ -381,6 +539,7 @@ mod actix_server {
         session: actix_session::Session,
         q: web::Query<Add>,
     ) -> HttpResponse {
+        request_served();
         let result = match session.get::<Session>(KEY) {
             Ok(Some(mut s)) => match q.add {
                 Some(sku) => {
@@ -431,6 +590,14 @@ mod actix_server {
                 "actix-none" => run!(move || App::new()
                     .app_data(corpus.clone())
                     .route("/cart", web::get().to(none))),
+                "actix-codec" => {
+                    let codec = web::Data::new(codec(false));
+                    run!(move || App::new()
+                        .app_data(corpus.clone())
+                        .app_data(codec.clone())
+                        .route("/cart", web::get().to(codec_only))
+                        .route("/codec-time", web::get().to(|| async { codec_time() })))
+                }
                 "actix-sealed" => {
                     let sealed_middleware = SealedSessionMiddleware::<Session>::new(codec(false));
                     run!(move || App::new()
@@ -476,10 +643,15 @@ fn median_ns<I>(items: &[I], rounds: usize, mut f: impl FnMut(&I)) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// `--micro`: the codec's cost for one request's session work.
-fn micro(seconds: u64) {
+/// `--micro`: the codec's cost for one request's session work, for both
+/// configurations or only the one named by `only`.
+fn micro(seconds: u64, only: Option<&str>) {
     let corpus = Corpus::load();
-    for (name, revocations) in [("sealed", false), ("sealed-revocations", true)] {
+    let configurations = [("sealed", false), ("sealed-revocations", true)];
+    for (name, revocations) in configurations {
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
         let codec = codec(revocations);
         // The sessions as the server holds them once the load has run a
         // while: a corpus line whose cart is full of added items. Decode
@@ -544,6 +716,7 @@ fn main() {
     let mut listen: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let mut redis = None;
     let mut micro_seconds = None;
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -558,11 +731,12 @@ fn main() {
             "--seconds" => {
                 micro_seconds = Some(value().parse().unwrap_or_else(|_| usage("bad --seconds")))
             }
+            "--only" => only = Some(value()),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
     if let Some(seconds) = micro_seconds {
-        return micro(seconds);
+        return micro(seconds, only.as_deref());
     }
     let variant = variant.unwrap_or_else(|| usage("--variant is required"));
     match variant.as_str() {
@@ -576,7 +750,7 @@ fn main() {
 
 fn usage(message: &str) -> ! {
     eprintln!(
-        "http-bench: {message}\nusage: http-bench --variant {{{}}} [--listen ADDR] [--redis URL]\n       http-bench --micro [--seconds N]",
+        "http-bench: {message}\nusage: http-bench --variant {{{}}} [--listen ADDR] [--redis URL]\n       http-bench --micro [--seconds N] [--only sealed|sealed-revocations]",
         VARIANTS.join("|")
     );
     std::process::exit(2)

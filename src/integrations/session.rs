@@ -426,6 +426,7 @@ struct State<T> {
     /// current one).
     renew_subject: Option<String>,
     /// `bind_device` was called: ask the browser to bind the session.
+    #[cfg(feature = "dbsc")]
     bind: bool,
     /// The `Secure-Session-Registration` value `finish` produced.
     registration: Option<String>,
@@ -552,6 +553,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     identity: None,
                     lineage: None,
                     renew_subject: None,
+                    #[cfg(feature = "dbsc")]
                     bind: false,
                     registration: None,
                 }),

@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
 use sealed_session::{
     Codec, DbscRequest, DbscResponse, DeviceBinding, DynamicSession, Error, Key, KeyRing, KeyState,
     Lineage, ProofRefused, RevocationSet,
 };
 use serde_json::{json, Value};
+
+#[path = "common/dbsc_device.rs"]
+mod dbsc_device;
+use dbsc_device::Device;
 
 const T0: u64 = 1_800_000_000;
 const BOUND: u64 = 60;
@@ -45,45 +47,6 @@ fn codec_with(ring: Arc<KeyRing>, revocations: Option<Arc<RevocationSet>>) -> Co
 
 fn codec() -> Codec {
     codec_with(ring(), None)
-}
-
-/// The software device: a P-256 key that signs proofs.
-struct Device(SigningKey);
-
-impl Device {
-    fn new(seed: u8) -> Self {
-        Device(SigningKey::from_bytes(&[seed; 32].into()).unwrap())
-    }
-
-    fn jwk(&self) -> Value {
-        let point = self.0.verifying_key().to_encoded_point(false);
-        json!({"crv": "P-256", "kty": "EC",
-               "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())})
-    }
-
-    fn sign(&self, header: Value, payload: Value) -> String {
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(payload.to_string())
-        );
-        let signature: Signature = self.0.sign(input.as_bytes());
-        format!("{input}.{}", B64.encode(signature.to_bytes()))
-    }
-
-    fn registration_proof(&self, challenge: &str) -> String {
-        self.sign(
-            json!({"alg": "ES256", "jwk": self.jwk(), "typ": "dbsc+jwt"}),
-            json!({"jti": challenge}),
-        )
-    }
-
-    fn refresh_proof(&self, challenge: &str) -> String {
-        self.sign(
-            json!({"alg": "ES256", "typ": "dbsc+jwt"}),
-            json!({"jti": challenge}),
-        )
-    }
 }
 
 /// A cookie jar: name -> value, updated from Set-Cookie lines (Max-Age=0

@@ -23,10 +23,6 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
 use sealed_session::actix::SealedSessionMiddleware;
 use sealed_session::{
     Codec, DeviceBinding, DynamicSession, Key, KeyRing, SealedSessionLayer, SessionHandle,
@@ -35,8 +31,11 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/dbsc_device.rs"]
+mod dbsc_device;
 #[path = "common/raw_http.rs"]
 mod raw_http;
+use dbsc_device::Device;
 use raw_http::{parse_reply, request_bytes, Reply};
 
 /// The bound lifetime configured (the shortest allowed).
@@ -192,46 +191,6 @@ fn serve_actix(codec: Codec) -> SocketAddr {
 }
 
 // The browser: a device key, a cookie jar, and Chromium's requests.
-
-/// The software device: a P-256 key that signs proofs as Chromium does
-/// (ES256, raw r||s, `typ` dbsc+jwt, payload only `jti`).
-struct Device(SigningKey);
-
-impl Device {
-    fn new(seed: u8) -> Self {
-        Device(SigningKey::from_bytes(&[seed; 32].into()).unwrap())
-    }
-
-    fn jwk(&self) -> Value {
-        let point = self.0.verifying_key().to_encoded_point(false);
-        json!({"crv": "P-256", "kty": "EC",
-               "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())})
-    }
-
-    fn sign(&self, header: Value, payload: Value) -> String {
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(payload.to_string())
-        );
-        let signature: Signature = self.0.sign(input.as_bytes());
-        format!("{input}.{}", B64.encode(signature.to_bytes()))
-    }
-
-    fn registration_proof(&self, challenge: &str) -> String {
-        self.sign(
-            json!({"alg": "ES256", "jwk": self.jwk(), "typ": "dbsc+jwt"}),
-            json!({"jti": challenge}),
-        )
-    }
-
-    fn refresh_proof(&self, challenge: &str) -> String {
-        self.sign(
-            json!({"alg": "ES256", "typ": "dbsc+jwt"}),
-            json!({"jti": challenge}),
-        )
-    }
-}
 
 #[derive(Clone, Debug)]
 struct StoredCookie {

@@ -27,6 +27,8 @@
 //! `cargo test --all-features --test e2e_dbsc -- --ignored --test-threads=1`.
 #![cfg(feature = "cli")]
 
+#[path = "common/dbsc_device.rs"]
+mod dbsc_device;
 #[path = "e2e/support.rs"]
 mod support;
 
@@ -36,9 +38,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use p256::ecdsa::signature::Signer;
+use dbsc_device::Device;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{
@@ -405,28 +407,6 @@ fn cookie_header(cookies: &[Value]) -> String {
         .join("; ")
 }
 
-/// A DBSC proof (`dbsc+jwt`) for challenge `jti`, signed by `key`; with
-/// `with_jwk` the public key travels in the header, as at registration.
-fn proof(key: &p256::ecdsa::SigningKey, jti: &str, with_jwk: bool) -> String {
-    let mut header = json!({ "alg": "ES256", "typ": "dbsc+jwt" });
-    if with_jwk {
-        let point = key.verifying_key().to_encoded_point(false);
-        header["jwk"] = json!({
-            "crv": "P-256",
-            "kty": "EC",
-            "x": URL_SAFE_NO_PAD.encode(point.x().expect("x")),
-            "y": URL_SAFE_NO_PAD.encode(point.y().expect("y")),
-        });
-    }
-    let signed = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(json!({ "jti": jti }).to_string())
-    );
-    let signature: p256::ecdsa::Signature = key.sign(signed.as_bytes());
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
-}
-
 /// The challenge of a `Secure-Session-Challenge: "<challenge>";id="<id>"`
 /// header.
 fn challenge_of(response: &Response) -> Option<String> {
@@ -472,11 +452,16 @@ fn assert_copy_is_dead(shop: &Shop, copied: &str, session_id: &str, dbsc_id: &st
         "{why}: a refresh without proof must get a challenge: {asked:?}"
     );
     assert!(!sets_bound_cookie(&asked), "{why}: {asked:?}");
-    let thief = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let thief = Device(p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng));
     for with_jwk in [false, true] {
         let challenge = challenge_of(&refresh(&[("Sec-Secure-Session-Id", dbsc_id)]))
             .unwrap_or_else(|| panic!("{why}: no Secure-Session-Challenge on the 403"));
-        let forged = proof(&thief, &challenge, with_jwk);
+        // with_jwk: the key in the header, as in a registration proof.
+        let forged = if with_jwk {
+            thief.registration_proof(&challenge)
+        } else {
+            thief.refresh_proof(&challenge)
+        };
         let answer = refresh(&[
             ("Sec-Secure-Session-Id", dbsc_id),
             ("Secure-Session-Response", &forged),

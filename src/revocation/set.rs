@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use crate::codec::now_unix;
 use crate::core::identity::{check_subject, Identity, SessionId};
 use crate::error::Result;
 use crate::revocation::filter::Filter;
@@ -391,7 +392,12 @@ impl RevocationSet {
         None
     }
 
-    fn write(&self, now: u64, f: impl FnOnce(&mut Entries)) {
+    /// Applies `f`, then sweeps at the revocation's time `at`, but never
+    /// past the clock: a time ahead (an operator's `--before` tomorrow, a
+    /// publisher whose clock runs fast) would drop entries whose sessions
+    /// are still valid now, and those sessions would open again.
+    fn write(&self, at: u64, f: impl FnOnce(&mut Entries)) {
+        let now = at.min(now_unix());
         let mut entries = match self.entries.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -227,6 +227,19 @@ impl Binding {
                 )));
             }
         }
+        // Registration opens the session cookie and the first refresh marks
+        // it bound: a cookie Path that does not cover an endpoint would
+        // leave every session unbound, without any error.
+        let cookie_path = &parent.cookie.path;
+        for path in [&config.registration_path, &config.refresh_path] {
+            if !path_matches(path, cookie_path) {
+                return Err(Error::config(format!(
+                    "device binding endpoint {path:?} is outside the session cookie's path \
+                     {cookie_path:?}, so the browser would not send the session to it: put the \
+                     endpoints under {cookie_path:?}"
+                )));
+            }
+        }
         let sub = |suffix: &str, lifetime: Duration, path: &str, identity: bool| {
             // The skew allowance is kept well below the lifetime, so that a
             // 10 s bound cookie still lives most of its 10 s.
@@ -256,6 +269,15 @@ impl Binding {
             refresh,
             challenge,
         })
+    }
+}
+
+/// RFC 6265 path-match: a cookie with Path `cookie_path` is sent to
+/// `request_path`.
+fn path_matches(request_path: &str, cookie_path: &str) -> bool {
+    match request_path.strip_prefix(cookie_path) {
+        Some(rest) => rest.is_empty() || cookie_path.ends_with('/') || rest.starts_with('/'),
+        None => false,
     }
 }
 

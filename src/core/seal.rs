@@ -99,6 +99,17 @@ impl std::io::Write for WipingWriter<'_> {
     }
 }
 
+/// What sealing produced: the value, the lifetime written into it (the
+/// configured `max_age`, shortened to what remains of the session's absolute
+/// lifetime), and the identity written into it (`None` in the signed-only
+/// mode and without `write_identity`), so that a caller that needs the
+/// minted session id does not have to open the value again.
+pub(crate) struct Sealed {
+    pub(crate) value: String,
+    pub(crate) max_age: u64,
+    pub(crate) identity: Option<Identity>,
+}
+
 impl Codec {
     /// Seals `session` at time `now` (Unix seconds) with the given nonce: the
     /// pure core of [`Codec::seal`]. The nonce must be unique per value; pass
@@ -145,9 +156,10 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<String> {
-        let (value, _) = with_json(session, |json, buf| {
+        let value = with_json(session, |json, buf| {
             self.seal_json_into(json, lineage, now, nonce, buf)
-        })?;
+        })?
+        .value;
         let size = self.name.len() + value.len();
         let limit = self.cookie.max_cookie_size;
         if size > limit {
@@ -162,9 +174,7 @@ impl Codec {
 
     /// Seals already-serialized JSON without the cookie size check (the
     /// cookie layer checks, or chunks, the result), using `buf` as the work
-    /// buffer. Returns the value and the lifetime written into it (the
-    /// configured `max_age`, shortened to what remains of the session's
-    /// absolute lifetime).
+    /// buffer.
     pub(crate) fn seal_json_into(
         &self,
         json: &[u8],
@@ -172,7 +182,7 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
         buf: &mut Vec<u8>,
-    ) -> Result<(String, u64)> {
+    ) -> Result<Sealed> {
         // What this codec cannot open, it does not seal: a long,
         // compressible session (a return URL, a search term) would otherwise
         // become a short cookie that every later request refuses.
@@ -188,13 +198,22 @@ impl Codec {
                 let identity = self.identity_for(lineage, now, &nonce)?;
                 let max_age = self.lifetime_left(&identity, now)?;
                 let value = self.seal_sealed(json, Some(&identity), max_age, now, nonce, buf)?;
-                Ok((value, max_age))
+                Ok(Sealed {
+                    value,
+                    max_age,
+                    identity: Some(identity),
+                })
             }
-            Mode::Sealed => {
-                let value = self.seal_sealed(json, None, self.max_age, now, nonce, buf)?;
-                Ok((value, self.max_age))
-            }
-            Mode::SignedOnly => Ok((signed::sign(self, json, now)?, self.max_age)),
+            Mode::Sealed => Ok(Sealed {
+                value: self.seal_sealed(json, None, self.max_age, now, nonce, buf)?,
+                max_age: self.max_age,
+                identity: None,
+            }),
+            Mode::SignedOnly => Ok(Sealed {
+                value: signed::sign(self, json, now)?,
+                max_age: self.max_age,
+                identity: None,
+            }),
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::codec::{now_unix, random_nonce, Codec};
 use crate::core::format::NONCE_LEN;
-use crate::core::identity::Lineage;
+use crate::core::identity::{Identity, Lineage};
 use crate::core::seal::with_json;
 use crate::error::{Error, Result};
 use crate::http::cookie_options::{decimal_len, CookieOptions, DomainSetting};
@@ -274,6 +274,21 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
+        self.encode_identified_at(session, lineage, host, now, nonce)
+            .map(|(cookies, _)| cookies)
+    }
+
+    /// [`Codec::encode_with_at`], also returning the identity written into
+    /// the value (`None` when the codec writes none), for callers that need
+    /// the session id just minted without opening the value again.
+    pub(crate) fn encode_identified_at<T: Serialize + ?Sized>(
+        &self,
+        session: &T,
+        lineage: &Lineage,
+        host: Option<&str>,
+        now: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<(SetCookies, Option<Identity>)> {
         let derived;
         let domain = match (host, &self.cookie.domain) {
             (Some(host), _) => {
@@ -373,16 +388,16 @@ impl Codec {
         domain: Option<&str>,
         now: u64,
         nonce: [u8; NONCE_LEN],
-    ) -> Result<SetCookies> {
-        let (value, lifetime) = with_json(session, |json, buf| {
+    ) -> Result<(SetCookies, Option<Identity>)> {
+        let sealed = with_json(session, |json, buf| {
             self.seal_json_into(json, lineage, now, nonce, buf)
         })?;
-        let pieces = split_value(&self.name, &value, &self.cookie)?;
+        let pieces = split_value(&self.name, &sealed.value, &self.cookie)?;
         let used = pieces.len();
         // Below the sealed lifetime (which the absolute lifetime may have
         // shortened) by the clock skew, so the browser drops the cookie
         // before any server would refuse it.
-        let max_age = lifetime.saturating_sub(self.clock_skew).max(1);
+        let max_age = sealed.max_age.saturating_sub(self.clock_skew).max(1);
         let mut headers = Vec::with_capacity(self.cookie.max_chunks.max(used));
         for (name, value) in pieces {
             headers.push(self.set_cookie(name, value, domain, Expiry::Lasts { max_age, now })?);
@@ -397,7 +412,7 @@ impl Codec {
                 Expiry::Removed,
             )?);
         }
-        Ok(SetCookies { headers })
+        Ok((SetCookies { headers }, sealed.identity))
     }
 
     pub(crate) fn removal_with_domain(&self, domain: Option<&str>) -> SetCookies {
@@ -536,4 +551,138 @@ pub(crate) fn split_value<'a>(
         });
     }
     Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::identity::Identity;
+    use crate::{DomainRule, Key, KeyRing, Mode};
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// The identity a value carries, read back the way a request reads it.
+    fn opened_identity(codec: &Codec, cookies: &SetCookies, now: u64) -> Option<Identity> {
+        let header = cookies
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .filter(|pair| !pair.ends_with('='))
+            .collect::<Vec<_>>()
+            .join("; ");
+        codec
+            .decode_at::<serde::de::IgnoredAny>(&header, now)
+            .unwrap()
+            .identity
+    }
+
+    /// Incompressible enough to need two chunks.
+    fn large_session() -> String {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..4_500)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(alphabet[(state % 64) as usize])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_identity_encoding_reports_is_the_one_the_value_carries() {
+        let builder = || {
+            Codec::builder("s").key_ring(KeyRing::from_keys([Key::from_bytes([5; 32])]).unwrap())
+        };
+        let codec = builder().build().unwrap();
+        let value = codec
+            .seal_with_at(&"x", &Lineage::new_for("u-9"), NOW + 30, [3; 24])
+            .unwrap();
+        let earlier = codec.open_at::<String>(&value, NOW + 30).unwrap();
+        let small = String::from("tea");
+        let large = large_session();
+        let cases: Vec<(&str, Codec, Lineage, Option<&str>, &String)> = vec![
+            (
+                "new",
+                builder().build().unwrap(),
+                Lineage::new(),
+                None,
+                &small,
+            ),
+            (
+                "new with subject",
+                builder().build().unwrap(),
+                Lineage::new_for("user-1"),
+                None,
+                &small,
+            ),
+            (
+                // Created 30 s in this server's future: the seal clamps it.
+                "continued",
+                builder().build().unwrap(),
+                earlier.lineage(),
+                None,
+                &small,
+            ),
+            (
+                "origin key written out",
+                builder().compact_identity(false).build().unwrap(),
+                Lineage::new_for("user-2"),
+                None,
+                &small,
+            ),
+            (
+                "domain rule",
+                builder()
+                    .domain_rule(DomainRule::RegistrableDomain)
+                    .build()
+                    .unwrap(),
+                Lineage::new(),
+                Some("www.example.com"),
+                &small,
+            ),
+            (
+                "chunked",
+                builder().max_chunks(3).build().unwrap(),
+                Lineage::new_for("user-3"),
+                None,
+                &large,
+            ),
+            (
+                "without identity",
+                builder().write_identity(false).build().unwrap(),
+                Lineage::new(),
+                None,
+                &small,
+            ),
+            (
+                "signed only",
+                builder().mode(Mode::SignedOnly).build().unwrap(),
+                Lineage::new(),
+                None,
+                &small,
+            ),
+        ];
+        for (what, codec, lineage, host, session) in cases {
+            let (cookies, identity) = codec
+                .encode_identified_at(session, &lineage, host, NOW, [9; 24])
+                .unwrap();
+            let expected = opened_identity(&codec, &cookies, NOW);
+            assert!(
+                identity == expected,
+                "{what}: encoding reported {identity:?}, the value carries {expected:?}"
+            );
+            let writes = codec.write_identity && codec.mode == Mode::Sealed;
+            assert_eq!(identity.is_some(), writes, "{what}");
+            if what == "chunked" {
+                assert!(cookies.iter().filter(|c| !c.contains("Max-Age=0")).count() > 1);
+            }
+            if what == "continued" {
+                assert_eq!(
+                    identity.map(|i| (i.session_id, i.created_at)),
+                    earlier.identity.as_ref().map(|i| (i.session_id, NOW))
+                );
+            }
+        }
+    }
 }

@@ -67,7 +67,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::codec::{Codec, Opened, Reseal};
+use crate::codec::{now_unix, random_nonce, Codec, Opened, Reseal};
 use crate::core::identity::{Identity, Lineage};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::DomainSetting;
@@ -841,37 +841,25 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn finish(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
-        let cookies = self.finish_cookies(host)?;
+        let output = self.finish_cookies(host)?;
         #[cfg(feature = "dbsc")]
-        self.request_binding(cookies.as_ref(), host)?;
-        Ok(cookies)
+        self.request_binding(output.as_ref(), host)?;
+        Ok(output.map(Output::into_cookies))
     }
 
     /// After `bind_device`: the registration header for the identity just
-    /// sealed (read back from the cookies set, at sign-in only) or, when
-    /// nothing was sealed, the opened one.
+    /// sealed (as the seal reports it) or, when nothing was sealed, the
+    /// opened one.
     #[cfg(feature = "dbsc")]
-    fn request_binding(&self, cookies: Option<&SetCookies>, host: Option<&str>) -> Result<()> {
+    fn request_binding(&self, output: Option<&Output>, host: Option<&str>) -> Result<()> {
         let mut state = self.state();
         if !state.bind || state.purged {
             return Ok(());
         }
         let codec = self.shared.settings.codec();
-        let identity = match cookies {
-            Some(cookies) => {
-                let header = cookies
-                    .iter()
-                    .filter_map(|c| c.split(';').next())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                codec
-                    .decode_unbound_at::<serde::de::IgnoredAny>(
-                        header.as_bytes(),
-                        crate::codec::now_unix(),
-                    )
-                    .ok()
-                    .and_then(|opened| opened.identity)
-            }
+        let identity = match output {
+            Some(Output::Sealed(_, identity)) => identity.clone(),
+            Some(Output::Removal(_)) => None,
             None => state.identity.clone(),
         };
         match identity {
@@ -886,7 +874,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         Ok(())
     }
 
-    fn finish_cookies(&self, host: Option<&str>) -> Result<Option<SetCookies>> {
+    fn finish_cookies(&self, host: Option<&str>) -> Result<Option<Output>> {
         let state = self.state();
         let codec = self.shared.settings.codec();
         if state.loader.is_some() {
@@ -907,7 +895,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
             json = Some(now);
         }
         if state.purged {
-            return removal(codec, host).map(Some);
+            return removal(codec, host).map(|c| Some(Output::Removal(c)));
         }
         if let Some(session) = &state.session {
             let reseal = state.info.is_some_and(|info| info.reseal.is_some())
@@ -925,7 +913,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
             }
         }
         if state.clearable && self.shared.settings.inner.clear_invalid {
-            return removal(codec, host).map(Some);
+            return removal(codec, host).map(|c| Some(Output::Removal(c)));
         }
         Ok(None)
     }
@@ -1076,20 +1064,43 @@ fn lineage<T>(state: &State<T>) -> Lineage {
     }
 }
 
+/// What `finish` sends, before it becomes plain `Set-Cookie` values.
+enum Output {
+    /// A seal, and the identity it wrote (`None` when the codec writes none):
+    /// what device binding registers.
+    Sealed(
+        SetCookies,
+        #[cfg_attr(not(feature = "dbsc"), allow(dead_code))] Option<Identity>,
+    ),
+    /// The removal of the cookie.
+    Removal(SetCookies),
+}
+
+impl Output {
+    fn into_cookies(self) -> SetCookies {
+        match self {
+            Output::Sealed(cookies, _) | Output::Removal(cookies) => cookies,
+        }
+    }
+}
+
 /// Seals serialized JSON (the raw value is written as it is) and wipes it.
 fn seal(
     codec: &Codec,
     json: Box<RawValue>,
     lineage: &Lineage,
     host: Option<&str>,
-) -> Result<SetCookies> {
+) -> Result<Output> {
     let result = match &codec.cookie.domain {
-        DomainSetting::Rule(_) => codec.encode_with_for_host(&*json, lineage, require_host(host)?),
-        DomainSetting::HostOnly | DomainSetting::Fixed(_) => codec.encode_with(&*json, lineage),
-    };
+        DomainSetting::Rule(_) => require_host(host).map(Some),
+        DomainSetting::HostOnly | DomainSetting::Fixed(_) => Ok(None),
+    }
+    .and_then(|host| {
+        codec.encode_identified_at(&*json, lineage, host, now_unix(), random_nonce()?)
+    });
     let mut text: Box<str> = json.into();
     text.zeroize();
-    result
+    result.map(|(cookies, identity)| Output::Sealed(cookies, identity))
 }
 
 fn removal(codec: &Codec, host: Option<&str>) -> Result<SetCookies> {

@@ -15,71 +15,21 @@
 
 #[path = "e2e/support.rs"]
 mod support;
+#[path = "e2e/webdriver.rs"]
+mod webdriver;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use support::{free_port, request_json, shop_binary, start_shop, wait_for_port, ChildGuard};
+use serde_json::Value;
+use support::{free_port, shop_binary, start_shop};
+use webdriver::{require, Browser, Launch, CHROMEDRIVER, CHROMIUM};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const COOKIE: &str = "shop_session";
-/// WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// Everything this test needs, for `apt-get install`.
+const INSTALL: &str = "chromium chromium-driver";
 
-/// A WebDriver session over raw HTTP.
-struct Browser {
-    driver: SocketAddr,
-    session: String,
-}
-
+/// What this test reads from the shop's page.
 impl Browser {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let path = format!("/session/{}{path}", self.session);
-        webdriver(self.driver, method, &path, body)
-    }
-
-    fn open(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    fn element(&self, css: &str) -> String {
-        let found = self.call(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_owned()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        self.call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    fn script(&self, script: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-    }
-
     /// The page's URL and the text of `#user` and `#cart`.
     fn page(&self) -> (String, String, String) {
         let value = self.script(
@@ -120,41 +70,11 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = request_json(
-            self.driver,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-    }
-}
-
-fn webdriver(driver: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
-    let response = request_json(driver, method, path, body.as_ref())
-        .unwrap_or_else(|err| panic!("chromedriver {method} {path}: {err}"));
-    assert_eq!(
-        response.status, 200,
-        "chromedriver {method} {path} answered {}: {}",
-        response.status, response.body
-    );
-    response.json()["value"].clone()
-}
-
-fn require(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package `{package}` \
-         (apt-get install chromium chromium-driver); this test does not skip"
-    );
-}
-
 #[test]
 #[ignore = "needs chromium and chromedriver; run by .ci/run with --ignored"]
 fn session_follows_the_user_across_subdomains_in_chromium() {
-    require(CHROMIUM, "chromium");
-    require(CHROMEDRIVER, "chromium-driver");
+    require(CHROMIUM, "chromium", INSTALL);
+    require(CHROMEDRIVER, "chromium-driver", INSTALL);
     let dir = support::temp_dir("sealed-session-browser");
 
     let shop_port = free_port();
@@ -168,48 +88,7 @@ fn session_follows_the_user_across_subdomains_in_chromium() {
         &dir.join("shop.log"),
     );
 
-    let driver_port = free_port();
-    let driver_log = std::fs::File::create(dir.join("chromedriver.log")).expect("log file");
-    let _driver = ChildGuard::spawn(
-        "chromedriver",
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={driver_port}"))
-            .stdin(Stdio::null())
-            .stdout(driver_log.try_clone().expect("log handle"))
-            .stderr(driver_log),
-    );
-    let driver: SocketAddr = format!("127.0.0.1:{driver_port}").parse().expect("address");
-    wait_for_port(driver, "chromedriver", Duration::from_secs(30));
-
-    let profile = dir.join("profile");
-    let created = webdriver(
-        driver,
-        "POST",
-        "/session",
-        Some(json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--host-resolver-rules=MAP *.shop.test 127.0.0.1, MAP shop.test 127.0.0.1",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-        }}})),
-    );
-    let session = created["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-        .to_owned();
-    let browser = Browser { driver, session };
+    let browser = Browser::start(&dir, Launch::default());
     let url = |host: &str| format!("http://{host}:{shop_port}/");
 
     // Nobody is signed in anywhere yet.

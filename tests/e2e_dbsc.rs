@@ -31,11 +31,14 @@
 mod dbsc_device;
 #[path = "e2e/support.rs"]
 mod support;
+#[path = "e2e/webdriver.rs"]
+mod webdriver;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -44,14 +47,11 @@ use dbsc_device::Device;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::{
-    free_port, request, request_json, shop_binary, start_redis, start_shop, tail, wait_for_port,
-    ChildGuard, HttpsClient, Response,
+    free_port, request, shop_binary, start_redis, start_shop, tail, ChildGuard, HttpsClient,
+    Response,
 };
+use webdriver::{require, Browser, Launch, CHROMEDRIVER, CHROMIUM};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// The shop's `--bound-lifetime`.
 const BOUND_LIFETIME: Duration = Duration::from_secs(15);
 /// DBSC without an origin-trial token or refresh quota, registrations from
@@ -61,23 +61,8 @@ const FEATURES: &str = "DeviceBoundSessions:RequireOriginTrialTokens/false/Refre
                         CheckSubdomainRegistration/false,\
                         EnableBoundSessionCredentialsSoftwareKeysForManualTesting";
 
-/// `chromium --version`, for every failure message.
-fn chromium_version() -> String {
-    match Command::new(CHROMIUM).arg("--version").output() {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        Err(err) => format!("unknown ({CHROMIUM} does not run: {err})"),
-    }
-}
-
-fn require(path: &str, package: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: install the Debian package `{package}` \
-         (apt-get install chromium chromium-driver redis-server); this test does not skip. \
-         Chromium: {}",
-        chromium_version()
-    );
-}
+/// Everything this test needs, for `apt-get install`.
+const INSTALL: &str = "chromium chromium-driver redis-server";
 
 /// A self-signed certificate for `shop.test` and `*.shop.test`, written as
 /// PEM files for the shop.
@@ -172,69 +157,42 @@ impl Shop {
     }
 }
 
-/// A WebDriver session over raw HTTP, with the DBSC events seen so far.
-struct Browser {
-    driver: SocketAddr,
-    session: String,
-    version: String,
+/// Chromium with DBSC on, and the DBSC events seen so far.
+struct DbscBrowser {
+    browser: Browser,
     /// `Network.deviceBoundSession*` events, oldest first.
     events: RefCell<Vec<Value>>,
-    _chromedriver: ChildGuard,
 }
 
-impl Browser {
-    fn start(dir: &Path, spki_pin: &str, version: &str) -> Browser {
-        let driver_port = free_port();
-        let driver_log = std::fs::File::create(dir.join("chromedriver.log")).expect("log file");
-        let chromedriver = ChildGuard::spawn(
-            "chromedriver",
-            Command::new(CHROMEDRIVER)
-                .arg(format!("--port={driver_port}"))
-                .stdin(Stdio::null())
-                .stdout(driver_log.try_clone().expect("log handle"))
-                .stderr(driver_log),
+impl Deref for DbscBrowser {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
+}
+
+impl DbscBrowser {
+    /// Chromium that trusts the certificate pinned by `spki_pin`, with DBSC
+    /// enabled and the network events in chromedriver's performance log.
+    fn start(dir: &Path, spki_pin: &str) -> DbscBrowser {
+        let mut launch = Launch {
+            args: vec![
+                format!("--ignore-certificate-errors-spki-list={spki_pin}"),
+                format!("--enable-features={FEATURES}"),
+            ],
+            ..Launch::default()
+        };
+        launch
+            .capabilities
+            .insert("goog:loggingPrefs".into(), json!({ "performance": "ALL" }));
+        launch.chrome_options.insert(
+            "perfLoggingPrefs".into(),
+            json!({ "enableNetwork": true, "enablePage": false }),
         );
-        let driver = SocketAddr::from(([127, 0, 0, 1], driver_port));
-        wait_for_port(driver, "chromedriver", Duration::from_secs(30));
-        let profile = dir.join("profile");
-        let created = webdriver(
-            driver,
-            "POST",
-            "/session",
-            Some(json!({ "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:loggingPrefs": { "performance": "ALL" },
-                "goog:chromeOptions": {
-                    "binary": CHROMIUM,
-                    "args": [
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--host-resolver-rules=MAP *.shop.test 127.0.0.1, MAP shop.test 127.0.0.1",
-                        format!("--ignore-certificate-errors-spki-list={spki_pin}"),
-                        format!("--user-data-dir={}", profile.display()),
-                        format!("--enable-features={FEATURES}"),
-                    ],
-                    "perfLoggingPrefs": { "enableNetwork": true, "enablePage": false },
-                },
-            }}})),
-            version,
-        );
-        let session = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session ({version}): {created}"))
-            .to_owned();
-        let browser = Browser {
-            driver,
-            session,
-            version: version.to_owned(),
+        let browser = DbscBrowser {
+            browser: Browser::start(dir, launch),
             events: RefCell::new(Vec::new()),
-            _chromedriver: chromedriver,
         };
         browser.cdp("Network.enable", json!({}));
         browser.cdp(
@@ -242,46 +200,6 @@ impl Browser {
             json!({ "enable": true }),
         );
         browser
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let path = format!("/session/{}{path}", self.session);
-        webdriver(self.driver, method, &path, body, &self.version)
-    }
-
-    fn cdp(&self, command: &str, params: Value) -> Value {
-        self.call(
-            "POST",
-            "/goog/cdp/execute",
-            Some(json!({ "cmd": command, "params": params })),
-        )
-    }
-
-    fn open(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    fn element(&self, css: &str) -> String {
-        let found = self.call(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {found}"))
-            .to_owned()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        let path = format!("/element/{id}/value");
-        self.call("POST", &path, Some(json!({ "text": text })));
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
     /// `GET /api/state` from the current page (same origin, its cookies),
@@ -361,35 +279,11 @@ impl Browser {
             .collect();
         format!(
             "\nChromium: {}\nDBSC events:\n  {}\nshop log (last lines):\n{}",
-            self.version,
+            self.version(),
             events.join("\n  "),
             shop.log_tail()
         )
     }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let path = format!("/session/{}", self.session);
-        let _ = request_json(self.driver, "DELETE", &path, None);
-    }
-}
-
-fn webdriver(
-    driver: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    version: &str,
-) -> Value {
-    let response = request_json(driver, method, path, body.as_ref())
-        .unwrap_or_else(|err| panic!("chromedriver {method} {path} ({version}): {err}"));
-    assert_eq!(
-        response.status, 200,
-        "chromedriver {method} {path} answered {} ({version}): {}",
-        response.status, response.body
-    );
-    response.json()["value"].clone()
 }
 
 /// The `Cookie` header that sends `cookies` (CDP cookie objects).
@@ -482,10 +376,9 @@ fn assert_copy_is_dead(shop: &Shop, copied: &str, session_id: &str, dbsc_id: &st
 #[test]
 #[ignore = "needs chromium, chromedriver and redis-server; run by .ci/run with --ignored"]
 fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
-    let version = chromium_version();
-    require(CHROMIUM, "chromium");
-    require(CHROMEDRIVER, "chromium-driver");
-    require(support::REDIS, "redis-server");
+    require(CHROMIUM, "chromium", INSTALL);
+    require(CHROMEDRIVER, "chromium-driver", INSTALL);
+    require(support::REDIS, "redis-server", INSTALL);
     let started = Instant::now();
     let dir = support::temp_dir("sealed-session-dbsc");
     let cert = make_certificate(&dir);
@@ -498,7 +391,7 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
         &cert,
         &["--redis", &redis_url, "--bound-lifetime", &lifetime],
     );
-    let browser = Browser::start(&dir, &cert.spki_pin, &version);
+    let browser = DbscBrowser::start(&dir, &cert.spki_pin);
     let url = |host: &str| format!("https://{host}:{}/", shop.port());
 
     // Sign in with the form on account.shop.test: the answer (303 back to
@@ -675,6 +568,7 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
     let state = shop.state("shop.test", Some(&copied));
     assert!(state["user"].is_null(), "{state}");
 
+    let version = browser.version();
     println!(
         "{version}: bound at sign-in, {served} requests served over {survived:?} ({} bound \
          lifetimes), {} proactive refreshes and {} after expiry, the copy refused, the \

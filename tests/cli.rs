@@ -3,7 +3,6 @@
 //! then).
 #![cfg(feature = "cli")]
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -12,36 +11,9 @@ use base64::Engine as _;
 use sealed_session::Key;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealed-session");
-const VAR: &str = "SEALED_SESSION_KEYS";
-
-/// Runs the binary with exactly the given key variable (or none).
-fn run(args: &[&str], keys: Option<&str>, stdin: &str) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove(VAR)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(keys) = keys {
-        command.env(VAR, keys);
-    }
-    let mut child = command.spawn().expect("binary runs");
-    let mut input = child.stdin.take().unwrap();
-    // The binary may exit before reading (usage errors): ignore EPIPE.
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
+#[path = "common/cli_binary.rs"]
+mod cli_binary;
+use cli_binary::{fails, run, stderr, stdout, BIN, VAR};
 
 /// Asserts success with an empty stderr; returns stdout.
 fn ok(out: Output) -> String {
@@ -53,18 +25,6 @@ fn ok(out: Output) -> String {
     );
     assert_eq!(stderr(&out), "", "no noise on success");
     stdout(&out)
-}
-
-/// Asserts the failure contract: status 1, nothing on stdout, exactly one
-/// stderr line starting with `error:`; returns that line.
-fn fails(out: Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "stderr {}", stderr(&out));
-    assert_eq!(stdout(&out), "", "nothing on stdout on failure");
-    let err = stderr(&out);
-    assert!(err.starts_with("error: "), "{err:?}");
-    assert!(err.ends_with('\n'), "{err:?}");
-    assert_eq!(err.lines().count(), 1, "exactly one line: {err:?}");
-    err
 }
 
 fn key(byte: u8) -> String {

@@ -4,38 +4,15 @@
 //! `--features cli` (the binary is built only then).
 #![cfg(feature = "cli")]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use sealed_session::{Dictionary, Key};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealed-session");
-const VAR: &str = "SEALED_SESSION_KEYS";
-
-fn run(args: &[&str], keys: Option<&str>, stdin: &str) -> Output {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env_remove(VAR)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(keys) = keys {
-        command.env(VAR, keys);
-    }
-    let mut child = command.spawn().expect("binary runs");
-    let mut input = child.stdin.take().unwrap();
-    // The binary may exit before reading (usage errors): ignore EPIPE.
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
+#[path = "common/cli_binary.rs"]
+mod cli_binary;
+use cli_binary::{fails, run, stderr, stdout};
 
 /// Asserts success; returns stdout and stderr.
 fn ok(out: Output) -> (String, String) {
@@ -43,21 +20,9 @@ fn ok(out: Output) -> (String, String) {
         out.status.success(),
         "exit {:?}, stderr {}",
         out.status,
-        text(&out.stderr)
+        stderr(&out)
     );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Asserts the failure contract: status 1, nothing on stdout, exactly one
-/// stderr line starting with `error:`; returns that line.
-fn fails(out: Output) -> String {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr {err}");
-    assert_eq!(text(&out.stdout), "", "nothing on stdout on failure");
-    assert!(err.starts_with("error: "), "{err:?}");
-    assert!(err.ends_with('\n'), "{err:?}");
-    assert_eq!(err.lines().count(), 1, "exactly one line: {err:?}");
-    err
+    (stdout(&out), stderr(&out))
 }
 
 fn keys() -> String {

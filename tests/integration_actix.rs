@@ -12,39 +12,15 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use sealed_session::actix::{SealedSession, SealedSessionExt, SealedSessionMiddleware};
-use sealed_session::{Codec, DomainRule, DynamicSession, Key, KeyRing, KeyState, ResealPolicy};
-use serde::{Deserialize, Serialize};
+use sealed_session::{Codec, DomainRule, DynamicSession, ResealPolicy};
 
 #[path = "common/raw_http.rs"]
 mod raw_http;
 use raw_http::{cookie_line, parse_reply, request_bytes, Reply};
 
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Counter {
-    count: u64,
-    #[serde(default)]
-    note: String,
-}
-
-fn key(byte: u8) -> Key {
-    Key::from_bytes([byte; 32])
-}
-
-fn ring(byte: u8) -> KeyRing {
-    KeyRing::from_keys([key(byte)]).unwrap()
-}
-
-fn rotated() -> KeyRing {
-    KeyRing::builder()
-        .key(key(2), KeyState::Primary)
-        .key(key(1), KeyState::Active)
-        .build()
-        .unwrap()
-}
-
-fn codec(ring: KeyRing) -> Codec {
-    Codec::builder("sid").key_ring(ring).build().unwrap()
-}
+#[path = "common/counter_session.rs"]
+mod counter_session;
+use counter_session::{codec, counter, ring, rotated, sealed, sealed_pairs, Counter};
 
 async fn read(session: SealedSession<Counter>) -> String {
     session.read(|s| s.map_or("none".to_owned(), |s| s.count.to_string()))
@@ -183,25 +159,6 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&[u8]]) -> Rep
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     parse_reply(raw)
-}
-
-/// A session cookie (name=value) sealed by `codec`.
-fn sealed(codec: &Codec, counter: &Counter) -> String {
-    codec
-        .encode(counter)
-        .unwrap()
-        .iter()
-        .filter(|c| !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn counter(count: u64) -> Counter {
-    Counter {
-        count,
-        note: String::new(),
-    }
 }
 
 #[test]
@@ -385,13 +342,7 @@ fn chunks_in_separate_cookie_fields_are_assembled() {
         count: 9,
         note: "x".repeat(300),
     };
-    let pairs: Vec<String> = codec
-        .encode(&long)
-        .unwrap()
-        .iter()
-        .filter(|c| !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect();
+    let pairs = sealed_pairs(&codec, &long);
     assert!(pairs.len() > 1, "chunked");
     let addr = serve_middleware(SealedSessionMiddleware::new(Arc::clone(&codec)));
     let lines: Vec<Vec<u8>> = pairs.iter().rev().map(|p| cookie_line(p)).collect();

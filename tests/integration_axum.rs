@@ -11,10 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use sealed_session::{
-    Codec, DomainRule, Key, KeyRing, KeyState, ResealPolicy, SealedSession, SealedSessionLayer,
-};
-use serde::{Deserialize, Serialize};
+use sealed_session::{Codec, DomainRule, ResealPolicy, SealedSession, SealedSessionLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,24 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 mod raw_http;
 use raw_http::{cookie_line, parse_reply, request_bytes, Reply};
 
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-struct Counter {
-    count: u64,
-    #[serde(default)]
-    note: String,
-}
-
-fn key(byte: u8) -> Key {
-    Key::from_bytes([byte; 32])
-}
-
-fn ring(byte: u8) -> KeyRing {
-    KeyRing::from_keys([key(byte)]).unwrap()
-}
-
-fn codec(ring: KeyRing) -> Codec {
-    Codec::builder("sid").key_ring(ring).build().unwrap()
-}
+#[path = "common/counter_session.rs"]
+mod counter_session;
+use counter_session::{codec, counter, ring, rotated, sealed, sealed_pairs, Counter};
 
 async fn read(session: SealedSession<Counter>) -> String {
     session.read(|s| s.map_or("none".to_owned(), |s| s.count.to_string()))
@@ -134,25 +116,6 @@ async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&[u8]]) 
     parse_reply(raw)
 }
 
-/// A session cookie (name=value) sealed by `codec`.
-fn sealed(codec: &Codec, counter: &Counter) -> String {
-    codec
-        .encode(counter)
-        .unwrap()
-        .iter()
-        .filter(|c| !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn counter(count: u64) -> Counter {
-    Counter {
-        count,
-        note: String::new(),
-    }
-}
-
 #[tokio::test]
 async fn reads_write_nothing_and_a_change_writes_one_cookie() {
     let addr = serve_layer(SealedSessionLayer::new(codec(ring(1)))).await;
@@ -193,12 +156,7 @@ async fn reads_write_nothing_and_a_change_writes_one_cookie() {
 async fn a_value_under_an_older_key_is_resealed() {
     let old = codec(ring(1));
     let cookie = cookie_line(&sealed(&old, &counter(7)));
-    let rotated = KeyRing::builder()
-        .key(key(2), KeyState::Primary)
-        .key(key(1), KeyState::Active)
-        .build()
-        .unwrap();
-    let new = Arc::new(codec(rotated));
+    let new = Arc::new(codec(rotated()));
     let addr = serve_layer(SealedSessionLayer::new(Arc::clone(&new))).await;
 
     let reply = request(addr, "GET", "/read", &[&cookie]).await;
@@ -217,13 +175,8 @@ async fn a_value_under_an_older_key_is_resealed() {
 #[tokio::test]
 async fn navigations_only_reseals_on_navigations() {
     let cookie = cookie_line(&sealed(&codec(ring(1)), &counter(3)));
-    let rotated = KeyRing::builder()
-        .key(key(2), KeyState::Primary)
-        .key(key(1), KeyState::Active)
-        .build()
-        .unwrap();
     let layer =
-        SealedSessionLayer::new(codec(rotated)).reseal_policy(ResealPolicy::NavigationsOnly);
+        SealedSessionLayer::new(codec(rotated())).reseal_policy(ResealPolicy::NavigationsOnly);
     let addr = serve_layer(layer).await;
 
     let background = request(addr, "GET", "/read", &[&cookie, b"Sec-Fetch-Mode: cors"]).await;
@@ -324,13 +277,7 @@ async fn chunks_in_separate_cookie_fields_are_assembled() {
         count: 9,
         note: "x".repeat(300),
     };
-    let pairs: Vec<String> = codec
-        .encode(&long)
-        .unwrap()
-        .iter()
-        .filter(|c| !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect();
+    let pairs = sealed_pairs(&codec, &long);
     assert!(pairs.len() > 1, "chunked");
     let addr = serve_layer(SealedSessionLayer::new(Arc::clone(&codec))).await;
     let lines: Vec<Vec<u8>> = pairs.iter().rev().map(|p| cookie_line(p)).collect();

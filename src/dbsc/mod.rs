@@ -52,6 +52,7 @@ use crate::core::format::NONCE_LEN;
 use crate::core::identity::{Identity, Lineage, SessionId};
 use crate::error::{Error, ProofRefused, Result};
 use crate::http::cookie_options::{CookieOptions, DomainSetting};
+use crate::http::request::cookie_values;
 use crate::http::set_cookie::SetCookies;
 use crate::keys::ring::KeyRing;
 use crate::revocation::set::RevocationSet;
@@ -598,16 +599,30 @@ impl Codec {
             .trim_matches('"')
             .parse()
             .map_err(|_| refused(ProofRefused::NotRegistered))?;
-        // Opening checks the absolute lifetime and the revocations; a
-        // refresh cookie that does not open is refused with its own reason
-        // (an unknown or retired key, a forgery), for the logs.
-        let registered: Opened<DeviceKeyClaim> = binding
-            .refresh
-            .decode_bytes_at(request.cookie_header, now)
-            .map_err(|err| match err {
-                Error::NoCookie => refused(ProofRefused::NotRegistered),
-                _ => err,
-            })?;
+        // Opening checks the absolute lifetime and the revocations. A
+        // sibling subdomain may toss a refresh cookie of its own under the
+        // same name and path: the one used is the one of the session the
+        // browser names, whatever the others. When none opens for it, the
+        // usual decode gives the reason (an unknown or retired key, a
+        // forgery, another session), for the logs.
+        let mut candidates = cookie_values(request.cookie_header, binding.refresh.name());
+        let named_one = candidates.find_map(|value| {
+            binding
+                .refresh
+                .open_at::<DeviceKeyClaim>(value, now)
+                .ok()
+                .filter(|o| o.identity.as_ref().is_some_and(|i| i.session_id == named))
+        });
+        let registered: Opened<DeviceKeyClaim> = match named_one {
+            Some(opened) => opened,
+            None => binding
+                .refresh
+                .decode_bytes_at(request.cookie_header, now)
+                .map_err(|err| match err {
+                    Error::NoCookie => refused(ProofRefused::NotRegistered),
+                    _ => err,
+                })?,
+        };
         // Carried like a session: a refresh cookie opened under an older key
         // names that key as its origin.
         let Lineage::Continue(identity) = registered.lineage() else {

@@ -648,6 +648,20 @@ fn parse_small_decimal(text: &[u8]) -> Option<usize> {
     }
 }
 
+/// The ASCII values of the cookies named exactly `name` in one `Cookie`
+/// header, in header order, at most [`MAX_CANDIDATES`]: for the device
+/// binding's refresh cookie, whose candidates are chosen by session id.
+#[cfg_attr(not(feature = "dbsc"), allow(dead_code))]
+pub(crate) fn cookie_values<'h>(
+    cookie_header: &'h [u8],
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> {
+    cookie_pairs(cookie_header)
+        .filter(move |(n, _)| *n == name.as_bytes())
+        .filter_map(|(_, value)| ascii(value))
+        .take(MAX_CANDIDATES)
+}
+
 /// The value as text when it is ASCII, the only values this codec writes.
 fn ascii(value: &[u8]) -> Option<&str> {
     if value.is_ascii() {

@@ -629,3 +629,143 @@ async fn unreachable_redis_at_start_up_follows_the_startup_policy() {
         RedisSyncError::BadUrl
     );
 }
+
+/// How many subscribers `channel` has, as Redis counts them.
+async fn subscribers(connection: &mut redis::aio::MultiplexedConnection, channel: &str) -> i64 {
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(connection)
+        .await
+        .unwrap();
+    counts.first().map_or(0, |(_, count)| *count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_revocation_made_during_the_reload_is_written_once_connected() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // Timeouts longer than the pause below, so the paused reload waits
+    // instead of failing.
+    let patient = || options("t6").timeout(Duration::from_secs(4));
+    let a = Server::start_with(&url, patient()).await;
+    let b = Server::start_with(&url, patient()).await;
+    let t = now();
+    let (value, id) = sign_in(&a, Some("hana"), t - 10, 1);
+    let mut control = command_connection(&url).await;
+
+    // Writes are held for 2 s (the reload's trim of expired entries is a
+    // write, so each reload stops there), and both servers lose their
+    // subscription: they reconnect, subscribe and send their (empty)
+    // queue, then wait in the reload with no command connection set.
+    let paused_at = Instant::now();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "2000", "WRITE"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "pubsub"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    assert!(within(Duration::from_secs(2), || !a.redis.is_connected()
+        && !b.redis.is_connected())
+    .await
+    .is_some());
+    let deadline = Instant::now() + Duration::from_millis(1200);
+    while subscribers(&mut control, "t6:revocations").await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the servers did not subscribe again"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Well past the queue being sent, well before the pause ends.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!a.redis.is_connected(), "a finished its reload too early");
+    assert!(paused_at.elapsed() < Duration::from_millis(1800));
+
+    // Revoked during the reload: held here, queued, not yet sent.
+    let err = a
+        .redis
+        .revoke(&Revocation::Session { id, at: t })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RedisSyncError::Unreachable { queued: true, .. }),
+        "{err}"
+    );
+    assert!(a.refuses(&value, t));
+
+    // Once the reload is done, the queue is written: the other server
+    // learns it while both stay connected.
+    assert!(within(Duration::from_secs(5), || a.redis.is_connected()
+        && b.redis.is_connected())
+    .await
+    .is_some());
+    let took = within(Duration::from_secs(2), || b.refuses(&value, t)).await;
+    assert!(
+        took.is_some(),
+        "the revocation made during the reload never reached the other server \
+         ({} still pending)",
+        a.redis.pending()
+    );
+    assert_eq!(a.redis.pending(), 0);
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg("t6:revoked-sessions")
+        .arg(id.to_string())
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    assert_eq!(score, Some(t as f64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_revocation_whose_write_failed_while_connected_is_retried() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = Server::start(&url, "t7").await;
+    let b = Server::start(&url, "t7").await;
+    let t = now();
+    let (value, id) = sign_in(&a, Some("ines"), t - 10, 1);
+    let mut control = command_connection(&url).await;
+
+    // Redis refuses every write (out of memory) while both servers stay
+    // connected: the write of the revocation fails and it is queued.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "1"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let err = a
+        .redis
+        .revoke(&Revocation::Session { id, at: t })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RedisSyncError::Unreachable { queued: true, .. }),
+        "{err}"
+    );
+    assert!(a.refuses(&value, t));
+    assert_eq!(a.redis.pending(), 1);
+    assert!(a.redis.is_connected() && b.redis.is_connected());
+
+    // Writes are accepted again; nobody disconnects, and the queue is
+    // written anyway within a few pings.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let took = within(Duration::from_secs(2), || b.refuses(&value, t)).await;
+    assert!(
+        took.is_some(),
+        "the queued revocation never reached the other server ({} still pending)",
+        a.redis.pending()
+    );
+    assert_eq!(a.redis.pending(), 0);
+    assert!(a.redis.is_connected() && b.redis.is_connected());
+}

@@ -12,7 +12,10 @@
 //!   writes it to Redis and publishes it, in one transaction;
 //! - after losing the connection, keeps serving from memory, reconnects with
 //!   exponential backoff, and reloads the full set, so a revocation made while
-//!   it was disconnected is applied once it is back.
+//!   it was disconnected is applied once it is back;
+//! - keeps a revocation whose write failed (no connection yet, a reload under
+//!   way, Redis refusing writes) and writes it once connected, then retries
+//!   what is still kept at every ping, so none waits for the next disconnect.
 //!
 //! # Redis layout
 //!
@@ -74,8 +77,8 @@ use crate::revocation::text::{check_revocation, MAX_REVOCATION_TIME, MAX_TEXT_LE
 pub const DEFAULT_KEY_PREFIX: &str = "sealed-session";
 
 /// Revocations not yet written because Redis was unreachable, kept to be
-/// written on reconnection. Beyond this, `revoke` reports that nothing was
-/// kept.
+/// written once connected (and retried at every ping). Beyond this, `revoke`
+/// reports that nothing was kept.
 const MAX_PENDING: usize = 10_000;
 
 /// How often the local set is swept and the Redis keys trimmed.
@@ -322,7 +325,7 @@ impl fmt::Display for RedisSyncError {
             } => write!(
                 f,
                 "Redis is unreachable ({detail}): the revocation holds on this server and will \
-                 be written and published when the connection is back; other servers do not \
+                 be written and published once Redis answers again; other servers do not \
                  know it yet"
             ),
             RedisSyncError::Unreachable {
@@ -475,8 +478,9 @@ impl RedisRevocations {
     /// Revokes on every server: applies `revocation` to this server's set,
     /// writes it to Redis and publishes it on the channel (one
     /// transaction). When Redis is unreachable the revocation still holds
-    /// here and is kept to be written on reconnection; the error says so
-    /// (`queued: true`).
+    /// here and is kept to be written once Redis answers (when the
+    /// connection is back, or at the next ping if it never went away); the
+    /// error says so (`queued: true`).
     ///
     /// ```no_run
     /// # use sealed_session::{RedisRevocations, Revocation};
@@ -669,6 +673,8 @@ struct Subscription {
 
 impl Shared {
     /// Connects, subscribes, writes what is pending, then loads the full set.
+    /// A revocation queued during the load (no connection is set until it
+    /// is done) is written when [`follow`](Self::follow) starts.
     async fn establish(&self, client: &Client) -> Result<Subscription, RedisSyncError> {
         let timeout = self.options.timeout;
         let mut connection = connect_commands(client, &self.options).await?;
@@ -710,6 +716,28 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Writes what is pending over the current connection, if any; on a
+    /// failure the rest stays queued for the next try. Called when the
+    /// subscription is up and at every ping: a revocation queued after a
+    /// flush (during a load, or by a write that failed just as a
+    /// reconnection flushed) would otherwise wait for the next disconnect.
+    async fn retry_pending(&self) {
+        if lock(&self.pending).is_empty() {
+            return;
+        }
+        let connection = lock(&self.connection).clone();
+        let Some(mut connection) = connection else {
+            return;
+        };
+        if let Err(err) = self.flush_pending(&mut connection).await {
+            log::warn!(
+                "revocations: could not write {} queued revocations yet ({err}); retrying at \
+                 the next ping",
+                lock(&self.pending).len()
+            );
+        }
     }
 
     /// Drops expired entries in Redis, reads both sorted sets and adds them
@@ -834,6 +862,7 @@ impl Shared {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
+        self.retry_pending().await;
         loop {
             tokio::select! {
                 message = stream.next() => match message {
@@ -842,7 +871,10 @@ impl Shared {
                 },
                 _ = ping.tick() => {
                     match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
-                        Ok(Ok(_)) => *lock(&self.last_sync) = Some(Instant::now()),
+                        Ok(Ok(_)) => {
+                            *lock(&self.last_sync) = Some(Instant::now());
+                            self.retry_pending().await;
+                        }
                         Ok(Err(err)) => return err.to_string(),
                         Err(_) => {
                             return format!("no answer to a ping within {} ms", timeout.as_millis())

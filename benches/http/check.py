@@ -7,7 +7,7 @@ Plays two browsers against GET /cart: the first request creates a session
 from the corpus, later ones send the cookies back; five adds must each land
 (the new SKU is last, the cart grows to its cap of 4 and keeps the newest),
 reads must see what the adds wrote, and a second client must get a session
-of its own. The `none` and `actix-none` variants (no session) only have to answer 200.
+of its own. The `none` and `actix-none` variants (no session) only have to answer 200; `none-cookie` also carries a cookie of a sealed session's size.
 Exits non-zero, saying why, when anything differs.
 """
 import http.client
@@ -65,6 +65,18 @@ def main(base):
             a.get(path)
         expect("cookies set without a session", a.cookies, {})
         print(f"check {VARIANT}: ok (no session: 200 and the answer's format only)")
+        return
+    if VARIANT == "none-cookie":
+        # No session, but the cookie's bytes travel as they would with one.
+        first = a.get("/cart")
+        expect("first request is told it is new", first["new"], True)
+        if len(a.cookies.get("session", "")) < 200:
+            fail("the first response set no cookie of a sealed session's size")
+        carried = dict(a.cookies)
+        expect("the cookie is sent back (new)", a.get("/cart")["new"], False)
+        a.get("/cart?add=1001")
+        expect("the cookie is set again on a change", a.cookies, carried)
+        print(f"check {VARIANT}: ok (no session; a {len(carried['session'])}-byte cookie carried)")
         return
     first = a.get("/cart")
     expect("first request creates a session", first["new"], True)

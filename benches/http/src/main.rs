@@ -5,8 +5,13 @@
 //!
 //! ```text
 //! http-bench --variant NAME [--listen 127.0.0.1:0] [--redis redis://127.0.0.1:PORT]
-//! http-bench --micro [--seconds N] [--only sealed|sealed-revocations]
+//! http-bench --micro [--seconds N] [--only sealed|sealed-revocations] [--evict KB]
 //! ```
+//!
+//! Every server also listens on a second port, announced after `stats` on
+//! its first line: each connection there gets `SERVED TICKS` (requests
+//! answered, the process's CPU time in clock ticks), which run.sh samples
+//! every second of a measured run.
 //!
 //! `GET /cart` reads the session and answers
 //! `visitor=V items=N last=SKU new=0|1`. `GET /cart?add=SKU` also adds an
@@ -21,6 +26,11 @@
 //!
 //! - `none`: no session; the answer describes a corpus line in memory (the
 //!   ceiling).
+//! - `none-cookie`: no session, but the bytes of one on the wire: a
+//!   connection's first answer and every changing one set a cookie of a
+//!   typical sealed session's size, which the client sends back on every
+//!   request; nothing reads it. Over `none`, what carrying the cookie costs
+//!   hyper and the kernel.
 //! - `codec`: no layer; the handler calls the codec itself, as `--micro`
 //!   measures it: `Codec::decode_fields` of the `Cookie` header on every
 //!   request, `Codec::encode` when the cart changes (or a session is new),
@@ -51,10 +61,12 @@
 //! `Codec::decode` of a request's `Cookie` header and `Codec::encode` of the
 //! session after an item was added, over every corpus line with its cart
 //! full (`MAX_CART` added items), as the sessions are once the load has run
-//! a few requests.
+//! a few requests. `--evict KB` writes to every cache line of a KB-sized
+//! buffer before each call, untimed, so the calls find cold caches as they
+//! do in a server.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -77,8 +89,9 @@ const KEY: &str = "session";
 /// The cookie name of the sealed variants and of the private cookie.
 const COOKIE: &str = "session";
 
-const VARIANTS: [&str; 12] = [
+const VARIANTS: [&str; 13] = [
     "none",
+    "none-cookie",
     "actix-none",
     "codec",
     "actix-codec",
@@ -172,11 +185,47 @@ fn describe(session: &Session, new: bool) -> String {
     )
 }
 
+/// Requests answered so far, for the stats port (see [`serve_stats`]).
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
 /// Called once per request by every handler, never inlined: `callgrind.sh`
-/// divides the instructions it counts by the calls to this function.
+/// divides the instructions it counts by the calls to this function, and
+/// `run.sh` samples the count through the stats port.
 #[inline(never)]
 fn request_served() {
-    std::hint::black_box(());
+    SERVED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The stats port: every connection gets one line, `SERVED TICKS`, the
+/// requests answered so far and this process's CPU time (utime + stime from
+/// `/proc/self/stat`, in clock ticks), read at the same moment. `run.sh`
+/// samples it every second during a measured run, so it can report the CPU
+/// time per request of each one-second window (the host's noise comes in
+/// bursts of seconds; see BENCHMARKS.md). Runs on its own thread, outside the
+/// server's runtime; one short answer per second costs the server nothing
+/// measurable.
+fn serve_stats() -> SocketAddr {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("stats port");
+    let address = listener.local_addr().expect("stats address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let served = SERVED.load(Ordering::Relaxed);
+            let ticks = std::fs::read_to_string("/proc/self/stat")
+                .ok()
+                .and_then(|stat| {
+                    // Fields after the command name, which is in parentheses.
+                    let rest = stat.rsplit_once(')')?.1;
+                    let fields: Vec<&str> = rest.split_whitespace().collect();
+                    let utime: u64 = fields.get(11)?.parse().ok()?;
+                    let stime: u64 = fields.get(12)?.parse().ok()?;
+                    Some(utime + stime)
+                })
+                .unwrap_or(0);
+            let _ = writeln!(stream, "{served} {ticks}");
+        }
+    });
+    address
 }
 
 fn now_unix() -> u64 {
@@ -326,6 +375,33 @@ mod axum_server {
         describe(corpus.pick(), false)
     }
 
+    #[derive(Clone)]
+    struct CarriedCookie {
+        corpus: Arc<Corpus>,
+        set_cookie: HeaderValue,
+    }
+
+    /// `none-cookie`: no session, but the same bytes on the wire as
+    /// `codec`: a connection's first answer and every fourth one set a
+    /// cookie of a typical sealed session's size (a real one, sealed once
+    /// at start), which the client sends back on every request; nothing
+    /// reads it. What carrying the cookie costs hyper and the kernel.
+    async fn none_cookie(
+        State(state): State<CarriedCookie>,
+        Query(q): Query<Add>,
+        request: Request,
+    ) -> Response {
+        request_served();
+        let first = !request.headers().contains_key(header::COOKIE);
+        let mut response = describe(state.corpus.pick(), first).into_response();
+        if first || q.add.is_some() {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, state.set_cookie.clone());
+        }
+        response
+    }
+
     async fn sealed(
         State(corpus): Shared,
         session: SealedSession<Session>,
@@ -443,6 +519,18 @@ mod axum_server {
     pub async fn router(variant: &str, corpus: Arc<Corpus>, redis: Option<&str>) -> Router {
         match variant {
             "none" => Router::new().route("/cart", get(none)).with_state(corpus),
+            "none-cookie" => {
+                let mut session = corpus.new_session();
+                for k in 0..MAX_CART as u64 {
+                    add_item(&mut session, 4 * k + 1);
+                }
+                let sealed = codec(false).encode(&session).expect("encode");
+                let value = sealed.iter().next().expect("one Set-Cookie value");
+                let set_cookie = HeaderValue::from_str(value).expect("header value");
+                Router::new()
+                    .route("/cart", get(none_cookie))
+                    .with_state(CarriedCookie { corpus, set_cookie })
+            }
             "codec" => Router::new()
                 .route("/cart", get(codec_only))
                 .route("/codec-time", get(|| async { codec_time() }))
@@ -625,18 +713,36 @@ mod actix_server {
 }
 
 fn announce(variant: &str, address: SocketAddr) {
-    println!("http-bench {variant} listening on http://{address}");
+    let stats = serve_stats();
+    println!("http-bench {variant} listening on http://{address} stats {stats}");
 }
 
-/// Median of `rounds` timings of `f` over every item, in ns per item.
-fn median_ns<I>(items: &[I], rounds: usize, mut f: impl FnMut(&I)) -> f64 {
+/// Median of `rounds` timings of `f` over every item, in ns per item. With
+/// a non-empty `evict`, every call is preceded by a write to each cache line
+/// of it, untimed: the caches a call finds are then about as cold as in a
+/// server, where the kernel's network stack and the runtime run on the same
+/// core between two requests (`--evict KB`).
+fn median_ns<I>(items: &[I], rounds: usize, evict: &mut [u8], mut f: impl FnMut(&I)) -> f64 {
     let mut samples: Vec<f64> = (0..rounds)
         .map(|_| {
-            let start = Instant::now();
-            for item in items {
-                f(item);
+            if evict.is_empty() {
+                let start = Instant::now();
+                for item in items {
+                    f(item);
+                }
+                return start.elapsed().as_nanos() as f64 / items.len() as f64;
             }
-            start.elapsed().as_nanos() as f64 / items.len() as f64
+            let mut timed = std::time::Duration::ZERO;
+            for item in items {
+                for line in evict.chunks_mut(64) {
+                    line[0] = line[0].wrapping_add(1);
+                }
+                std::hint::black_box(&mut *evict);
+                let start = Instant::now();
+                f(item);
+                timed += start.elapsed();
+            }
+            timed.as_nanos() as f64 / items.len() as f64
         })
         .collect();
     samples.sort_by(f64::total_cmp);
@@ -645,7 +751,8 @@ fn median_ns<I>(items: &[I], rounds: usize, mut f: impl FnMut(&I)) -> f64 {
 
 /// `--micro`: the codec's cost for one request's session work, for both
 /// configurations or only the one named by `only`.
-fn micro(seconds: u64, only: Option<&str>) {
+fn micro(seconds: u64, only: Option<&str>, evict_kb: usize) {
+    let mut evict = vec![0u8; evict_kb * 1024];
     let corpus = Corpus::load();
     let configurations = [("sealed", false), ("sealed-revocations", true)];
     for (name, revocations) in configurations {
@@ -698,10 +805,10 @@ fn micro(seconds: u64, only: Option<&str>) {
         }
         let per_round = start.elapsed().as_secs_f64().max(1e-6);
         let rounds = ((seconds as f64 / per_round) as usize).clamp(5, 1001) | 1;
-        let decode = median_ns(&headers, rounds, |h| {
+        let decode = median_ns(&headers, rounds, &mut evict, |h| {
             std::hint::black_box(codec.decode::<Session>(h).expect("decode"));
         });
-        let encode = median_ns(&changed, rounds, |s| {
+        let encode = median_ns(&changed, rounds, &mut evict, |s| {
             std::hint::black_box(codec.encode(s).expect("encode"));
         });
         println!(
@@ -717,6 +824,7 @@ fn main() {
     let mut redis = None;
     let mut micro_seconds = None;
     let mut only = None;
+    let mut evict_kb = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -732,11 +840,12 @@ fn main() {
                 micro_seconds = Some(value().parse().unwrap_or_else(|_| usage("bad --seconds")))
             }
             "--only" => only = Some(value()),
+            "--evict" => evict_kb = value().parse().unwrap_or_else(|_| usage("bad --evict")),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
     if let Some(seconds) = micro_seconds {
-        return micro(seconds, only.as_deref());
+        return micro(seconds, only.as_deref(), evict_kb);
     }
     let variant = variant.unwrap_or_else(|| usage("--variant is required"));
     match variant.as_str() {
@@ -750,7 +859,7 @@ fn main() {
 
 fn usage(message: &str) -> ! {
     eprintln!(
-        "http-bench: {message}\nusage: http-bench --variant {{{}}} [--listen ADDR] [--redis URL]\n       http-bench --micro [--seconds N] [--only sealed|sealed-revocations]",
+        "http-bench: {message}\nusage: http-bench --variant {{{}}} [--listen ADDR] [--redis URL]\n       http-bench --micro [--seconds N] [--only sealed|sealed-revocations] [--evict KB]",
         VARIANTS.join("|")
     );
     std::process::exit(2)

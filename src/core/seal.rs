@@ -67,33 +67,46 @@ fn seal_work_bound(json_len: usize) -> usize {
 /// wiped (all of its capacity) before it is freed; `Vec`'s own growth would
 /// free it as it is. Once a per-thread buffer is warm this is one
 /// comparison.
-fn grow_wiping(buf: &mut Vec<u8>, additional: usize) {
-    let needed = buf.len().saturating_add(additional);
-    if needed <= buf.capacity() {
-        return;
+#[inline]
+pub(crate) fn grow_wiping(buf: &mut Vec<u8>, additional: usize) {
+    if additional > buf.capacity() - buf.len() {
+        regrow_wiping(buf, additional);
     }
+}
+
+/// The slow path of [`grow_wiping`]: at least doubles the capacity.
+#[cold]
+#[inline(never)]
+fn regrow_wiping(buf: &mut Vec<u8>, additional: usize) {
+    let needed = buf.len().saturating_add(additional);
     let mut grown = Vec::with_capacity(needed.max(buf.capacity().saturating_mul(2)).max(64));
     grown.extend_from_slice(buf);
     buf.zeroize();
     *buf = grown;
 }
 
-/// `io::Write` into a scratch buffer that grows with [`grow_wiping`], for
-/// serde_json.
-struct WipingWriter<'a>(&'a mut Vec<u8>);
+/// `io::Write` into a buffer that grows with [`grow_wiping`], for
+/// serde_json. serde_json writes a token at a time (a quote, a colon, a
+/// key), so the write is inlined into the serializer: with room to spare it
+/// is a comparison and a copy of a length known at compile time, as fast as
+/// serde_json's own writer into a `Vec`.
+pub(crate) struct WipingWriter<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl std::io::Write for WipingWriter<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.write_all(data)?;
         Ok(data.len())
     }
 
+    #[inline]
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         grow_wiping(self.0, data.len());
         self.0.extend_from_slice(data);
         Ok(())
     }
 
+    #[inline]
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::codec::now_unix;
@@ -309,9 +309,7 @@ impl RevocationSet {
             }
         }
         fresh.sweep(now);
-        if let Ok(mut entries) = self.entries.write() {
-            *entries = fresh;
-        }
+        *self.write_entries() = fresh;
     }
 
     /// Drops every entry that can no longer match a valid value at `now`.
@@ -326,9 +324,7 @@ impl RevocationSet {
     /// assert!(set.is_empty());
     /// ```
     pub fn sweep(&self, now: u64) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.sweep(now);
-        }
+        self.write_entries().sweep(now);
     }
 
     /// The number of entries (sessions and subjects).
@@ -338,7 +334,7 @@ impl RevocationSet {
     /// assert_eq!(set.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.entries.read().map(|e| e.len()).unwrap_or(0)
+        self.read_entries().len()
     }
 
     /// True when the set holds no entry.
@@ -366,12 +362,7 @@ impl RevocationSet {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn check(&self, identity: &Identity) -> Option<Revoked> {
-        // A poisoned lock means a writer panicked; the entries are still
-        // whole (every write is a single insert or a swap), so keep reading.
-        let entries = match self.entries.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let entries = self.read_entries();
         // Both filter blocks are read before either answer is used, so the
         // two reads (cache misses, in a large set) overlap.
         let filter = &entries.filter;
@@ -398,10 +389,7 @@ impl RevocationSet {
     /// are still valid now, and those sessions would open again.
     fn write(&self, at: u64, f: impl FnOnce(&mut Entries)) {
         let now = at.min(now_unix());
-        let mut entries = match self.entries.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut entries = self.write_entries();
         f(&mut entries);
         if now >= self.next_sweep.load(Ordering::Relaxed) {
             entries.sweep(now);
@@ -412,11 +400,74 @@ impl RevocationSet {
     }
 }
 
+// A poisoned lock means a writer panicked; the entries are still whole
+// (every write is an insert, a sweep or a swap, each leaving valid maps), so
+// every access goes on: a check that stopped reading, or a reload or sweep
+// that was silently skipped, would be worse than a set missing one insert.
+impl RevocationSet {
+    fn read_entries(&self) -> RwLockReadGuard<'_, Entries> {
+        match self.entries.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn write_entries(&self) -> RwLockWriteGuard<'_, Entries> {
+        match self.entries.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
 impl fmt::Debug for RevocationSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationSet")
             .field("retention", &self.retention)
             .field("entries", &self.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set whose lock was poisoned by a writer that panicked.
+    fn poisoned() -> RevocationSet {
+        let set = RevocationSet::new(Duration::from_secs(600));
+        set.revoke_session(SessionId::from_bytes([1; 16]), 1_000);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = set.entries.write();
+            panic!("a writer panics while holding the lock");
+        }));
+        assert!(panicked.is_err());
+        assert!(set.entries.is_poisoned());
+        set
+    }
+
+    #[test]
+    fn every_access_goes_on_after_a_writer_panicked() {
+        let set = poisoned();
+        assert_eq!(set.len(), 1);
+
+        // A reload replaces the content.
+        let subject = Revocation::Subject {
+            subject: "u".into(),
+            before: 1_000,
+        };
+        set.replace_all([subject], 1_000);
+        assert_eq!(set.len(), 1);
+        let id = SessionId::from_bytes([1; 16]);
+        let key = crate::Key::from_bytes([2; 32]).id();
+        let reloaded = Identity::new(id, 900, key, Some("u".into()));
+        assert_eq!(set.check(&reloaded), Some(Revoked::Subject));
+
+        // An insert and a sweep take effect.
+        set.revoke_session(id, 1_000);
+        assert_eq!(set.check(&reloaded), Some(Revoked::Session));
+        set.sweep(1_600);
+        assert!(set.is_empty());
+        assert_eq!(set.check(&reloaded), None);
     }
 }

@@ -120,6 +120,21 @@ pub enum Error {
     /// carry a valid, unexpired bound cookie for it: the browser must refresh
     /// with a proof from the device key first. The request has no session.
     Unbound,
+    /// Device binding is required
+    /// ([`DeviceBinding::required_after`](crate::DeviceBinding::required_after))
+    /// and the session is not bound to a device: it is older than the grace
+    /// after its creation, or it has no identity and can never be bound. A
+    /// copy taken before the binding, or a browser without DBSC. The request
+    /// has no session; the user must sign in again.
+    BindingRequired {
+        /// When the session was created, Unix seconds; `None` for a session
+        /// sealed without an identity.
+        created_at: Option<u64>,
+        /// The configured grace, seconds.
+        grace_secs: u64,
+        /// The time of the check, Unix seconds.
+        now: u64,
+    },
     /// A device-bound session request (registration or refresh) was refused:
     /// the proof, its challenge or the registered key did not check out.
     DeviceProof {
@@ -314,6 +329,25 @@ impl fmt::Display for Error {
                 "the session is bound to a device and its bound cookie is missing or expired: \
                  the browser refreshes it with a proof from the device key; until then the \
                  request has no session",
+            ),
+            Error::BindingRequired {
+                created_at: Some(created_at),
+                grace_secs,
+                now,
+            } => write!(
+                f,
+                "device binding is required and the session, created at {created_at} (now is \
+                 {now}, Unix seconds), was not bound to a device within its {grace_secs} s \
+                 grace: the request has no session; the user must sign in again in a browser \
+                 with device-bound sessions, or make binding optional"
+            ),
+            Error::BindingRequired {
+                created_at: None, ..
+            } => f.write_str(
+                "device binding is required and the session was sealed without an identity, \
+                 so it can never be bound: the request has no session; the user must sign in \
+                 again (a codec with required device binding must write identities: sealed \
+                 mode with write_identity on)",
             ),
             Error::DeviceProof { reason } => write!(
                 f,

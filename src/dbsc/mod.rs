@@ -98,6 +98,9 @@ pub struct DeviceBinding {
     challenge_lifetime: Duration,
     registration_path: String,
     refresh_path: String,
+    /// `Some(grace)`: an unbound session opens on a request only within
+    /// `grace` of its creation ([`DeviceBinding::required_after`]).
+    required_after: Option<Duration>,
 }
 
 impl Default for DeviceBinding {
@@ -120,6 +123,7 @@ impl DeviceBinding {
             challenge_lifetime: DEFAULT_CHALLENGE_LIFETIME,
             registration_path: "/dbsc/start".to_owned(),
             refresh_path: "/dbsc/refresh".to_owned(),
+            required_after: None,
         }
     }
 
@@ -159,6 +163,53 @@ impl DeviceBinding {
         registration.clone_into(&mut self.registration_path);
         refresh.clone_into(&mut self.refresh_path);
         self
+    }
+
+    /// Makes binding required: a request opens a session that is not bound
+    /// to a device only while the session is younger than `grace` (counted
+    /// from its creation, the identity's `created_at`, which re-seals keep);
+    /// after that it gets no session, with [`Error::BindingRequired`]. A
+    /// session sealed without an identity can never be bound and never
+    /// opens on a request. Without this call (the default) binding is
+    /// progressive: a browser without DBSC keeps an ordinary session.
+    ///
+    /// This ends the copies of a session taken before its first refresh
+    /// marked it bound (the sign-in response's cookie, a copy from disk in
+    /// the seconds before): without it they open without a bound cookie
+    /// until the absolute lifetime. The cost: every session must be bound
+    /// within `grace`, so a browser without DBSC (Firefox, Safari, older
+    /// Chrome, any HTTP client) is signed out `grace` after every sign-in,
+    /// and an anonymous session is refused too unless the response that
+    /// creates it calls [`SessionHandle::bind_device`](crate::SessionHandle::bind_device).
+    /// A DBSC browser that registered keeps its session however late its
+    /// first refresh comes (the refresh endpoint opens the unbound value).
+    ///
+    /// `grace` must be at least the challenge lifetime (the registration
+    /// window) and at most the session's `max_lifetime`; the codec's build
+    /// refuses anything else.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sealed_session::{Codec, DeviceBinding};
+    /// let binding = DeviceBinding::new().required_after(Duration::from_secs(300));
+    /// assert_eq!(binding.required_grace(), Some(Duration::from_secs(300)));
+    /// let codec = Codec::builder("session").development_key().device_binding(binding).build()?;
+    /// assert!(codec.device_binding().is_some_and(|b| b.required_grace().is_some()));
+    /// # Ok::<(), sealed_session::Error>(())
+    /// ```
+    pub fn required_after(mut self, grace: Duration) -> Self {
+        self.required_after = Some(grace);
+        self
+    }
+
+    /// The grace of [`DeviceBinding::required_after`]: `None` while binding
+    /// is optional (the default).
+    ///
+    /// ```
+    /// assert_eq!(sealed_session::DeviceBinding::new().required_grace(), None);
+    /// ```
+    pub fn required_grace(&self) -> Option<Duration> {
+        self.required_after
     }
 
     /// The registration and refresh paths.
@@ -211,6 +262,21 @@ impl Binding {
                      max_lifetime ({} s)",
                     lifetime.as_secs(),
                     MIN_LIFETIME.as_secs(),
+                    parent.max_lifetime.as_secs()
+                )));
+            }
+        }
+        if let Some(grace) = config.required_after {
+            // Shorter than the registration window, a browser could answer
+            // its challenge and still find its session refused; longer than
+            // the absolute lifetime, binding would never be required.
+            if grace < config.challenge_lifetime || grace > parent.max_lifetime {
+                return Err(Error::config(format!(
+                    "device binding required_after grace ({} s) must be between the \
+                     challenge_lifetime ({} s) and the session's max_lifetime ({} s): set \
+                     DeviceBinding::required_after to a grace in that range",
+                    grace.as_secs(),
+                    config.challenge_lifetime.as_secs(),
                     parent.max_lifetime.as_secs()
                 )));
             }
@@ -774,6 +840,27 @@ impl Codec {
             Ok(())
         } else {
             Err(Error::Unbound)
+        }
+    }
+
+    /// With [`DeviceBinding::required_after`], a session that is not bound
+    /// (and has no valid bound cookie) opens on a request only within the
+    /// grace after its creation; a session without identity never does.
+    pub(crate) fn check_unbound(&self, identity: Option<&Identity>, now: u64) -> Result<()> {
+        let Some(grace) = self
+            .binding
+            .as_deref()
+            .and_then(|b| b.config.required_after)
+        else {
+            return Ok(());
+        };
+        match identity {
+            Some(identity) if now < identity.created_at.saturating_add(grace.as_secs()) => Ok(()),
+            _ => Err(Error::BindingRequired {
+                created_at: identity.map(|i| i.created_at),
+                grace_secs: grace.as_secs(),
+                now,
+            }),
         }
     }
 }

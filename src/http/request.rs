@@ -235,7 +235,8 @@ impl Codec {
     }
 
     /// Opens one candidate value; a device-bound session also needs one of
-    /// the request's bound cookies to open and name the same session.
+    /// the request's bound cookies to open and name the same session, and
+    /// with binding required an unbound one must be within its grace.
     fn open_request<T: DeserializeOwned>(
         &self,
         value: &str,
@@ -245,7 +246,14 @@ impl Codec {
     ) -> Result<Opened<T>> {
         #[cfg_attr(not(feature = "dbsc"), allow(unused_mut))]
         let mut opened = self.open_at(value, now)?;
-        let Some(identity) = opened.identity.as_mut().filter(|_| check_binding) else {
+        if !check_binding {
+            return Ok(opened);
+        }
+        let Some(identity) = opened.identity.as_mut() else {
+            // Without an identity a session cannot be bound: refused when
+            // binding is required.
+            #[cfg(feature = "dbsc")]
+            self.check_unbound(None, now)?;
             return Ok(opened);
         };
         #[cfg(feature = "dbsc")]
@@ -257,6 +265,10 @@ impl Codec {
             // was under way. Treat it as bound and seal the mark back in.
             identity.bound = true;
             opened.reseal.get_or_insert(crate::codec::Reseal::Bound);
+        } else {
+            // Not bound: with binding required, only within the grace (a
+            // copy taken before the first refresh is refused after it).
+            self.check_unbound(Some(identity), now)?;
         }
         #[cfg(not(feature = "dbsc"))]
         if identity.bound {
@@ -625,7 +637,10 @@ fn consider<T>(result: Result<Opened<T>>, best: &mut Option<Opened<T>>, error: &
 fn informativeness(err: &Error) -> u8 {
     match err {
         Error::Deserialize { .. } | Error::Decompression | Error::UnknownDictionary { .. } => 6,
-        Error::Expired { .. } | Error::NotYetValid { .. } | Error::Unbound => 5,
+        Error::Expired { .. }
+        | Error::NotYetValid { .. }
+        | Error::Unbound
+        | Error::BindingRequired { .. } => 5,
         Error::RevokedKey { .. } | Error::RetiredKey { .. } => 4,
         Error::UnknownKey { .. } => 3,
         Error::Unauthenticated => 2,

@@ -24,7 +24,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hkdf::Hkdf;
-use sealed_session::{Codec, Key, KeyRing, KeyRingConfig, KeyState, Mode};
+use sealed_session::{
+    Codec, Key, KeyRing, KeyRingConfig, KeyState, Mode, SessionHandle, SessionSettings,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroize;
@@ -432,4 +434,59 @@ fn keys_and_sessions_are_wiped_before_their_memory_is_freed() {
     check("sealed sessions", hits, &["session secret"]);
 
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A session that wipes its strings when dropped, as an application that
+/// keeps a secret in its session would: a hit is then the crate's.
+#[derive(Serialize, Deserialize)]
+struct WipedSession(Session);
+
+impl Drop for WipedSession {
+    fn drop(&mut self) {
+        self.0.secret.zeroize();
+        self.0.filler.zeroize();
+    }
+}
+
+#[test]
+fn session_handles_wipe_their_copies_of_the_session_json() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    watch(&[SECRET.as_bytes()[..MARK].try_into().unwrap()]);
+    // Through the handle as the framework adapters use it, on a thread that
+    // then exits: a new session is set and sealed; the next request changes
+    // it (the JSON before the change, the JSON sealed), another leaves it as
+    // it was (nothing sealed), another renews it unchanged.
+    let hits = freed_while(|| {
+        std::thread::spawn(|| {
+            let codec = Codec::builder("session")
+                .key_ring(KeyRing::from_keys((0..2).map(key)).unwrap())
+                .max_decompressed_size(1 << 20)
+                .build()
+                .unwrap();
+            let settings = SessionSettings::new(codec);
+            let request = |cookie: &str| {
+                SessionHandle::<WipedSession>::from_cookie_header(&settings, cookie, false)
+            };
+            let pair = |cookies: sealed_session::SetCookies| {
+                let header = cookies.iter().next().unwrap();
+                header.split(';').next().unwrap().to_owned()
+            };
+            for len in [0, 50, 500, 3_000, 20_000, 70_000, 1_000] {
+                let handle = request("");
+                handle.set(WipedSession(session(len)));
+                let cookie = pair(handle.finish(None).unwrap().unwrap());
+                let handle = request(&cookie);
+                handle.update_existing(|s| s.0.filler.push_str(" and tea"));
+                let cookie = pair(handle.finish(None).unwrap().unwrap());
+                let handle = request(&cookie);
+                handle.update_existing(|s| assert_eq!(s.0.secret, SECRET));
+                assert!(handle.finish(None).unwrap().is_none(), "unchanged");
+                handle.renew();
+                assert!(handle.finish(None).unwrap().is_some(), "renewed");
+            }
+        })
+        .join()
+        .unwrap();
+    });
+    assert_eq!(hits, [0], "freed block(s) held the session secret");
 }

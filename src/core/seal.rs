@@ -1,14 +1,14 @@
 //! The functional core: sealing and opening with the time and the nonce
 //! passed in. Nothing here reads a clock, draws randomness or does I/O.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use base64::Engine as _;
 use hmac::Mac;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use xaes_256_gcm::aead::AeadInOut;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::{Codec, Mode, Opened, Reseal};
 use crate::core::authentic::{Authentic, Json};
@@ -48,9 +48,29 @@ pub(crate) fn with_json<T: Serialize + ?Sized, R>(
     with_buffers(&SEAL_SCRATCH, |json, buf| {
         serde_json::to_writer(WipingWriter(&mut *json), session)
             .map_err(|e| Error::serialize(&e))?;
+        LAST_JSON_LEN.set(json.len());
         grow_wiping(buf, seal_work_bound(json.len()));
         f(json, buf)
     })
+}
+
+thread_local! {
+    /// The length of the last JSON [`with_json`] wrote on this thread: what
+    /// [`json_copy`] reserves, since the sessions of one application are of
+    /// similar size.
+    static LAST_JSON_LEN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `session` as JSON in a buffer of its own that is wiped when dropped, and
+/// that grows with [`grow_wiping`], so that no block it leaves behind holds
+/// part of the session either. It starts with room for an eighth more than
+/// the last session serialized on this thread, which is usually enough.
+pub(crate) fn json_copy<T: Serialize + ?Sized>(session: &T) -> Result<Zeroizing<Vec<u8>>> {
+    let hint = LAST_JSON_LEN.get();
+    let mut json = Zeroizing::new(Vec::with_capacity(hint.saturating_add(hint / 8).max(64)));
+    serde_json::to_writer(WipingWriter(&mut json), session).map_err(|e| Error::serialize(&e))?;
+    LAST_JSON_LEN.set(json.len());
+    Ok(json)
 }
 
 /// The most a sealed value's work buffer holds for `json_len` bytes of

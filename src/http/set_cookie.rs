@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::codec::{now_unix, random_nonce, Codec};
 use crate::core::format::NONCE_LEN;
 use crate::core::identity::{Identity, Lineage};
-use crate::core::seal::with_json;
+use crate::core::seal::{with_json, Sealed};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::{decimal_len, CookieOptions, DomainSetting};
 use crate::http::domain;
@@ -274,37 +274,40 @@ impl Codec {
         now: u64,
         nonce: [u8; NONCE_LEN],
     ) -> Result<SetCookies> {
-        self.encode_identified_at(session, lineage, host, now, nonce)
+        let domain = self.request_domain(host)?;
+        let sealed = with_json(session, |json, buf| {
+            self.seal_json_into(json, lineage, now, nonce, buf)
+        })?;
+        self.cookies_of(sealed, domain.as_deref(), now)
             .map(|(cookies, _)| cookies)
     }
 
-    /// [`Codec::encode_with_at`], also returning the identity written into
-    /// the value (`None` when the codec writes none), for callers that need
-    /// the session id just minted without opening the value again.
-    pub(crate) fn encode_identified_at<T: Serialize + ?Sized>(
+    /// The `Set-Cookie` values of a value sealed at `now`, for a request to
+    /// `host` as in [`Codec::encode_with_at`], and the identity written into
+    /// it (`None` when the codec writes none): a caller that needs the
+    /// session id just minted does not have to open the value again.
+    pub(crate) fn sealed_cookies(
         &self,
-        session: &T,
-        lineage: &Lineage,
+        sealed: Sealed,
         host: Option<&str>,
         now: u64,
-        nonce: [u8; NONCE_LEN],
     ) -> Result<(SetCookies, Option<Identity>)> {
-        let derived;
-        let domain = match (host, &self.cookie.domain) {
-            (Some(host), _) => {
-                derived = self.domain_for(host)?;
-                derived.as_deref()
-            }
-            (None, DomainSetting::HostOnly) => None,
-            (None, DomainSetting::Fixed(domain)) => Some(domain.as_str()),
-            (None, DomainSetting::Rule(_)) => {
-                return Err(Error::config(
-                    "the cookie domain is derived from each request's host: call \
-                     encode_for_host with the request's Host header",
-                ))
-            }
-        };
-        self.encode_with_domain(session, lineage, domain, now, nonce)
+        let domain = self.request_domain(host)?;
+        self.cookies_of(sealed, domain.as_deref(), now)
+    }
+
+    /// The Domain attribute for a request to `host` (`None`: the codec's
+    /// domain does not depend on the request).
+    fn request_domain(&self, host: Option<&str>) -> Result<Option<Cow<'_, str>>> {
+        match (host, &self.cookie.domain) {
+            (Some(host), _) => Ok(self.domain_for(host)?.map(Cow::Owned)),
+            (None, DomainSetting::HostOnly) => Ok(None),
+            (None, DomainSetting::Fixed(domain)) => Ok(Some(Cow::Borrowed(domain.as_str()))),
+            (None, DomainSetting::Rule(_)) => Err(Error::config(
+                "the cookie domain is derived from each request's host: call \
+                 encode_for_host with the request's Host header",
+            )),
+        }
     }
 
     /// `Set-Cookie` header values that delete the session: the cookie and
@@ -381,17 +384,14 @@ impl Codec {
         }
     }
 
-    fn encode_with_domain<T: Serialize + ?Sized>(
+    /// The `Set-Cookie` values carrying `sealed` (split into chunks when
+    /// needed, followed by removals of chunks a larger session may have left).
+    fn cookies_of(
         &self,
-        session: &T,
-        lineage: &Lineage,
+        sealed: Sealed,
         domain: Option<&str>,
         now: u64,
-        nonce: [u8; NONCE_LEN],
     ) -> Result<(SetCookies, Option<Identity>)> {
-        let sealed = with_json(session, |json, buf| {
-            self.seal_json_into(json, lineage, now, nonce, buf)
-        })?;
         let pieces = split_value(&self.name, &sealed.value, &self.cookie)?;
         let used = pieces.len();
         // Below the sealed lifetime (which the absolute lifetime may have
@@ -590,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn the_identity_encoding_reports_is_the_one_the_value_carries() {
+    fn sealing_reports_the_identity_the_value_carries() {
         let builder = || {
             Codec::builder("s").key_ring(KeyRing::from_keys([Key::from_bytes([5; 32])]).unwrap())
         };
@@ -664,9 +664,11 @@ mod tests {
             ),
         ];
         for (what, codec, lineage, host, session) in cases {
-            let (cookies, identity) = codec
-                .encode_identified_at(session, &lineage, host, NOW, [9; 24])
-                .unwrap();
+            let sealed = with_json(session, |json, buf| {
+                codec.seal_json_into(json, &lineage, NOW, [9; 24], buf)
+            })
+            .unwrap();
+            let (cookies, identity) = codec.sealed_cookies(sealed, host, NOW).unwrap();
             let expected = opened_identity(&codec, &cookies, NOW);
             assert!(
                 identity == expected,

@@ -64,11 +64,11 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::codec::{now_unix, random_nonce, Codec, Opened, Reseal};
 use crate::core::identity::{Identity, Lineage};
+use crate::core::seal::{json_copy, with_json};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::DomainSetting;
 use crate::http::set_cookie::SetCookies;
@@ -881,38 +881,30 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
             // Never accessed (a purge drops the loader).
             return Ok(None);
         }
-        let lineage = lineage(&state);
-        let mut json = None;
-        if let (Some(start), Some(session)) = (&state.start, &state.session) {
-            let now = serde_json::value::to_raw_value(session).map_err(|e| Error::serialize(&e))?;
-            let unchanged = match start {
-                Start::Json(before) => before.as_slice() == now.get().as_bytes(),
-                Start::Absent | Start::Unknown => false,
-            };
-            if !unchanged {
-                return seal(codec, now, &lineage, host).map(Some);
-            }
-            json = Some(now);
-        }
-        if state.purged {
-            return removal(codec, host).map(|c| Some(Output::Removal(c)));
-        }
         if let Some(session) = &state.session {
             let reseal = state.info.is_some_and(|info| info.reseal.is_some())
                 && match self.shared.settings.inner.reseal {
                     ResealPolicy::Always => true,
                     ResealPolicy::NavigationsOnly => self.shared.navigation,
                 };
-            if state.renewed || reseal {
-                let json = match json {
-                    Some(json) => json,
-                    None => serde_json::value::to_raw_value(session)
-                        .map_err(|e| Error::serialize(&e))?,
+            // A renewal or a re-seal writes the session even unchanged,
+            // unless it was purged (and then left as the default).
+            let anyway = !state.purged && (state.renewed || reseal);
+            if anyway || state.start.is_some() {
+                let unchanged = |json: &[u8]| {
+                    !anyway
+                        && match &state.start {
+                            Some(Start::Json(before)) => before.as_slice() == json,
+                            Some(Start::Absent | Start::Unknown) | None => false,
+                        }
                 };
-                return seal(codec, json, &lineage, host).map(Some);
+                let sealed = seal_changed(codec, session, unchanged, &lineage(&state), host)?;
+                if sealed.is_some() {
+                    return Ok(sealed);
+                }
             }
         }
-        if state.clearable && self.shared.settings.inner.clear_invalid {
+        if state.purged || (state.clearable && self.shared.settings.inner.clear_invalid) {
             return removal(codec, host).map(|c| Some(Output::Removal(c)));
         }
         Ok(None)
@@ -1021,12 +1013,13 @@ impl<T> SessionHandle<T> {
     }
 }
 
-/// The JSON of the session before its first change.
+/// The JSON of the session before its first change, in a buffer that
+/// leaves no unwiped copy behind.
 fn start_of<T: Serialize>(session: Option<&T>) -> Start {
     match session {
         None => Start::Absent,
-        Some(session) => match serde_json::to_vec(session) {
-            Ok(json) => Start::Json(Zeroizing::new(json)),
+        Some(session) => match json_copy(session) {
+            Ok(json) => Start::Json(json),
             Err(_) => Start::Unknown,
         },
     }
@@ -1084,23 +1077,35 @@ impl Output {
     }
 }
 
-/// Seals serialized JSON (the raw value is written as it is) and wipes it.
-fn seal(
+/// Serializes the session into the thread's sealing buffer and, unless
+/// `unchanged` finds that JSON to be what the client already has, seals it
+/// from there: one serialization, and no copy of the JSON outside the
+/// wiped buffers. The nonce is drawn only for a seal.
+fn seal_changed<T: Serialize>(
     codec: &Codec,
-    json: Box<RawValue>,
+    session: &T,
+    unchanged: impl FnOnce(&[u8]) -> bool,
     lineage: &Lineage,
     host: Option<&str>,
-) -> Result<Output> {
-    let result = match &codec.cookie.domain {
-        DomainSetting::Rule(_) => require_host(host).map(Some),
-        DomainSetting::HostOnly | DomainSetting::Fixed(_) => Ok(None),
-    }
-    .and_then(|host| {
-        codec.encode_identified_at(&*json, lineage, host, now_unix(), random_nonce()?)
-    });
-    let mut text: Box<str> = json.into();
-    text.zeroize();
-    result.map(|(cookies, identity)| Output::Sealed(cookies, identity))
+) -> Result<Option<Output>> {
+    let now = now_unix();
+    let sealed = with_json(session, |json, buf| {
+        if unchanged(json) {
+            return Ok(None);
+        }
+        codec
+            .seal_json_into(json, lineage, now, random_nonce()?, buf)
+            .map(Some)
+    })?;
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let host = match &codec.cookie.domain {
+        DomainSetting::Rule(_) => Some(require_host(host)?),
+        DomainSetting::HostOnly | DomainSetting::Fixed(_) => None,
+    };
+    let (cookies, identity) = codec.sealed_cookies(sealed, host, now)?;
+    Ok(Some(Output::Sealed(cookies, identity)))
 }
 
 fn removal(codec: &Codec, host: Option<&str>) -> Result<SetCookies> {

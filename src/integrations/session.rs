@@ -707,6 +707,12 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// never becomes an authenticated one. See also
     /// [`renew_for`](Self::renew_for).
     ///
+    /// A device-bound session (feature `dbsc`) keeps its session id,
+    /// creation time and binding instead: a new id would be an unbound
+    /// session, a plain bearer cookie for whoever holds a copy of the
+    /// session and bound cookies. `renew_for` with another subject still
+    /// starts a new, unbound session.
+    ///
     /// ```
     /// # use sealed_session::{Codec, DynamicSession, SessionHandle, SessionSettings};
     /// let codec = Codec::builder("s").development_key().build()?;
@@ -1049,6 +1055,19 @@ fn clearable(err: &Error) -> bool {
 fn lineage<T>(state: &State<T>) -> Lineage {
     let current_subject = || state.identity.as_ref().and_then(|i| i.subject.clone());
     match (&state.identity, state.renewed) {
+        // A device-bound session renewed for the same user keeps its id and
+        // its binding: a new id would be an unbound session, which a copy of
+        // the session and bound cookies could then carry away as a plain
+        // bearer cookie for the rest of the absolute lifetime.
+        (Some(identity), true)
+            if identity.bound
+                && state
+                    .renew_subject
+                    .as_ref()
+                    .is_none_or(|subject| identity.subject.as_ref() == Some(subject)) =>
+        {
+            state.lineage.clone().unwrap_or_default()
+        }
         (_, true) => match state.renew_subject.clone().or_else(current_subject) {
             Some(subject) => Lineage::new_for(subject),
             None => Lineage::new(),

@@ -169,6 +169,7 @@ impl fmt::Debug for Identity {
             .field("session_id", &self.session_id)
             .field("created_at", &self.created_at)
             .field("origin_key", &self.origin_key)
+            .field("bound", &self.bound)
             .field(
                 "subject",
                 &self
@@ -196,7 +197,7 @@ impl fmt::Debug for Identity {
 /// assert_eq!(reopened.identity, opened.identity);
 /// # Ok::<(), sealed_session::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lineage {
     /// A new session: a fresh session id, created now, originating from the
@@ -240,6 +241,28 @@ impl Lineage {
         Lineage::New {
             subject: Some(subject.into()),
             origin: None,
+        }
+    }
+}
+
+/// Shows the subject's length only, as [`Identity`]'s `Debug` does.
+///
+/// ```
+/// let printed = format!("{:?}", sealed_session::Lineage::new_for("alice@example.com"));
+/// assert!(!printed.contains("alice"), "{printed}");
+/// ```
+impl fmt::Debug for Lineage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lineage::New { subject, origin } => f
+                .debug_struct("New")
+                .field(
+                    "subject",
+                    &subject.as_ref().map(|s| format!("<{} bytes>", s.len())),
+                )
+                .field("origin", origin)
+                .finish(),
+            Lineage::Continue(identity) => f.debug_tuple("Continue").field(identity).finish(),
         }
     }
 }

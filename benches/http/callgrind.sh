@@ -2,7 +2,7 @@
 # Instructions per request of the benchmark server with each variant,
 # counted by callgrind, and the codec's instructions in the same process
 # and in the micro-benchmark: figures that stay the same whatever else the
-# machine runs, unlike the CPU time that run.sh measures (issue 15).
+# machine runs, unlike the CPU time that run.sh measures.
 #
 #   benches/http/callgrind.sh [--seconds S] [--variants "none codec sealed"]
 #
@@ -16,7 +16,7 @@
 # `Codec::encode`. Prints, per variant, the instructions per request, the
 # part inside the codec (`Codec::decode_fields`, `Codec::encode`, and for
 # the layer `Codec::encode_with` with the serialization it does before,
-# inclusive), and the issue's CPU target counted in
+# inclusive), and the CPU target counted in
 # instructions: (variant - no session) / (decode + encode / 4).
 #
 # Instructions are not time: the same instructions take longer in a server

@@ -153,7 +153,7 @@ micro_best() {
 
 # The codec alone on the server's core while the load generator's core does
 # what it does during a measured run: wrk, at the highest connection count,
-# driving a no-session server pinned to that same core. The ratio
+# driving a no-session server pinned to that same core. The target's ratio
 # uses `--micro` on an idle sibling; this one shows how much of the server's
 # extra CPU time is the two vCPUs sharing hardware (information only).
 micro_busy() {

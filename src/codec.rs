@@ -722,6 +722,14 @@ impl CodecBuilder {
             }
         }
         #[cfg(feature = "dbsc")]
+        if self.binding.is_some() && !(self.mode == Mode::Sealed && self.write_identity) {
+            return Err(Error::config(
+                "device binding binds a session by its identity, which only a sealed codec \
+                 writing identities has: remove write_identity(false) or Mode::SignedOnly, or \
+                 remove device_binding",
+            ));
+        }
+        #[cfg(feature = "dbsc")]
         let binding = match self.binding {
             Some(config) => Some(Box::new(crate::dbsc::Binding::build(
                 config,

@@ -440,3 +440,24 @@ async fn the_axum_layer_enforces_the_grace() {
     let young = created_ago(&codec(true), 5);
     assert_eq!(whoami(codec(true), &young).await, "alice");
 }
+
+#[test]
+fn device_binding_needs_a_codec_that_writes_identities() {
+    let without_identity = Codec::builder("sid")
+        .key_ring(ring())
+        .write_identity(false)
+        .device_binding(binding().required_after(Duration::from_secs(600)))
+        .build();
+    let signed_only = Codec::builder("sid")
+        .key_ring(ring())
+        .mode(sealed_session::Mode::SignedOnly)
+        .device_binding(DeviceBinding::new())
+        .build();
+    for built in [without_identity, signed_only] {
+        let Err(Error::Config { message }) = built else {
+            panic!("a codec that can never bind a session was built");
+        };
+        assert!(message.contains("device_binding"), "{message}");
+        assert!(message.contains("write_identity(false)"), "{message}");
+    }
+}

@@ -89,6 +89,10 @@ pub struct Opened<T> {
     /// The session's identity: `None` for signed-only values and for values
     /// sealed without one.
     pub identity: Option<Identity>,
+    /// The JSON the value opened to, when the session handle asked for it
+    /// (a load before a change): what the handle compares the changed
+    /// session with. Wiped when dropped.
+    pub(crate) json: Option<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl<T> Opened<T> {

@@ -139,6 +139,38 @@ fn an_identical_update_or_set_writes_nothing() {
 }
 
 #[test]
+fn a_read_then_an_identical_update_writes_nothing() {
+    let codec = codec();
+    let header = cookie_for(&codec, &cart());
+    let settings = SessionSettings::new(codec);
+    let handle = handle(&settings, &header, true);
+    assert_eq!(handle.read(|c| c.map(|c| c.items.len())), Some(1));
+    handle.update(|c| c.items.sort());
+    assert!(handle.finish(None).unwrap().is_none());
+}
+
+#[test]
+fn a_change_first_is_compared_with_the_json_the_cookie_carried() {
+    // The same cart, written with its fields in another order than serde
+    // writes them: an update that changes nothing still seals once, in
+    // serde's order (documented on `update`).
+    let codec = codec();
+    let reordered = serde_json::json!({ "items": ["tea"], "user": null });
+    let sealed = codec.encode(&reordered).unwrap();
+    let header = header_of(&sealed);
+    let settings = SessionSettings::new(codec);
+    let first = handle(&settings, &header, true);
+    first.update(|c| assert_eq!(c.items, ["tea"]));
+    let resealed = first
+        .finish(None)
+        .unwrap()
+        .expect("sealed in serde's order");
+    let second = handle(&settings, &header_of(&resealed), true);
+    second.update(|c| assert_eq!(c.items, ["tea"]));
+    assert!(second.finish(None).unwrap().is_none());
+}
+
+#[test]
 fn without_a_cookie_an_untouched_default_writes_nothing_but_set_seals() {
     let settings = SessionSettings::new(codec());
     let handle = handle(&settings, "", false);

@@ -55,6 +55,28 @@ pub(crate) fn with_json<T: Serialize + ?Sized, R>(
 }
 
 thread_local! {
+    /// Set while the session handle loads a session that it is about to
+    /// change: [`Codec::open_at`] then keeps a wiped copy of the JSON it
+    /// opened ([`Opened::json`](crate::Opened)), so that the handle can tell
+    /// later whether the session changed without serializing it first.
+    static KEEP_JSON: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a load by the session handle) with [`KEEP_JSON`] set.
+pub(crate) fn keeping_json<R>(f: impl FnOnce() -> R) -> R {
+    /// Clears the flag however `f` ends.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            KEEP_JSON.set(false);
+        }
+    }
+    KEEP_JSON.set(true);
+    let _reset = Reset;
+    f()
+}
+
+thread_local! {
     /// The length of the last JSON [`with_json`] wrote on this thread: what
     /// [`json_copy`] reserves, since the sessions of one application are of
     /// similar size.
@@ -441,7 +463,14 @@ impl Codec {
                 Json::Decompressed => plain.as_slice(),
             };
             let session = serde_json::from_slice(json).map_err(|e| Error::deserialize(&e))?;
+            let kept = KEEP_JSON.get().then(|| {
+                // Exactly its length: it never grows, so no unwiped block.
+                let mut copy = Zeroizing::new(Vec::with_capacity(json.len()));
+                copy.extend_from_slice(json);
+                copy
+            });
             Ok(Opened {
+                json: kept,
                 session,
                 key_id: opened.key_id,
                 issued_at: opened.issued_at,

@@ -68,7 +68,7 @@ use zeroize::Zeroizing;
 
 use crate::codec::{now_unix, random_nonce, Codec, Opened, Reseal};
 use crate::core::identity::{Identity, Lineage};
-use crate::core::seal::{json_copy, with_json};
+use crate::core::seal::{json_copy, keeping_json, with_json};
 use crate::error::{Error, Result};
 use crate::http::cookie_options::DomainSetting;
 use crate::http::set_cookie::SetCookies;
@@ -416,6 +416,10 @@ struct State<T> {
     /// `Some` once the handler changed the session (since it was opened or
     /// purged).
     start: Option<Start>,
+    /// The JSON the cookie opened to, kept when the first access was a
+    /// change ([`SessionHandle::update`] and the like): the session before
+    /// that change, without serializing it.
+    opened_json: Option<Zeroizing<Vec<u8>>>,
     purged: bool,
     renewed: bool,
     /// The opened session's identity.
@@ -548,6 +552,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
                     info: None,
                     clearable: false,
                     start: None,
+                    opened_json: None,
                     purged: false,
                     renewed: false,
                     identity: None,
@@ -596,7 +601,11 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// Runs `f` on the session (starting from `T::default()` when there is
     /// none) and returns its result. The response carries a new seal only if
     /// the session's JSON differs from what it was before the first change
-    /// in this request.
+    /// in this request. When that first change is also the first access,
+    /// "before" is the JSON the cookie carried (no second serialization):
+    /// a session whose JSON is not deterministic (a `HashMap` field) or a
+    /// cookie written by another serializer is then sealed again even when
+    /// unchanged.
     ///
     /// ```
     /// # use sealed_session::{Codec, SessionHandle, SessionSettings};
@@ -614,12 +623,12 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     where
         T: Default,
     {
-        let mut state = self.loaded();
+        let mut state = self.loaded_to_change();
         let state = &mut *state;
         let session = state.session.get_or_insert_with(T::default);
         if state.start.is_none() {
             // A default session left as it is writes nothing either.
-            state.start = Some(start_of(Some(&*session)));
+            state.start = Some(start_of(state.opened_json.take(), Some(&*session)));
         }
         f(session)
     }
@@ -641,11 +650,11 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn update_existing<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let mut state = self.loaded();
+        let mut state = self.loaded_to_change();
         let state = &mut *state;
         let session = state.session.as_mut()?;
         if state.start.is_none() {
-            state.start = Some(start_of(Some(&*session)));
+            state.start = Some(start_of(state.opened_json.take(), Some(&*session)));
         }
         Some(f(session))
     }
@@ -662,9 +671,10 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
     /// # Ok::<(), sealed_session::Error>(())
     /// ```
     pub fn set(&self, session: T) {
-        let mut state = self.loaded();
+        let mut state = self.loaded_to_change();
         if state.start.is_none() {
-            state.start = Some(start_of(state.session.as_ref()));
+            let opened = state.opened_json.take();
+            state.start = Some(start_of(opened, state.session.as_ref()));
         }
         state.session = Some(session);
     }
@@ -690,6 +700,7 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
         let mut state = self.state();
         state.loader = None;
         state.session = None;
+        state.opened_json = None;
         state.info = None;
         state.start = None;
         state.renewed = false;
@@ -918,12 +929,29 @@ impl<T: Serialize + DeserializeOwned> SessionHandle<T> {
 
     /// The state, decoded.
     fn loaded(&self) -> MutexGuard<'_, State<T>> {
+        self.load(false)
+    }
+
+    /// [`loaded`](Self::loaded) for an access that changes the session:
+    /// a load keeps the JSON the cookie opened to, the session before the
+    /// change.
+    fn loaded_to_change(&self) -> MutexGuard<'_, State<T>> {
+        self.load(true)
+    }
+
+    fn load(&self, to_change: bool) -> MutexGuard<'_, State<T>> {
         let mut state = self.state();
         if let Some(load) = state.loader.take() {
             let settings = &self.shared.settings;
             state.decoded = true;
-            match load(settings.codec()) {
-                Ok(opened) => {
+            let loaded = if to_change {
+                keeping_json(|| load(settings.codec()))
+            } else {
+                load(settings.codec())
+            };
+            match loaded {
+                Ok(mut opened) => {
+                    state.opened_json = opened.json.take();
                     state.info = Some(SessionInfo {
                         key_id: opened.key_id,
                         issued_at: opened.issued_at,
@@ -1020,11 +1048,13 @@ impl<T> SessionHandle<T> {
 }
 
 /// The JSON of the session before its first change, in a buffer that
-/// leaves no unwiped copy behind.
-fn start_of<T: Serialize>(session: Option<&T>) -> Start {
-    match session {
-        None => Start::Absent,
-        Some(session) => match json_copy(session) {
+/// leaves no unwiped copy behind: the JSON the cookie opened to when the
+/// load kept it (`opened`), else the session serialized.
+fn start_of<T: Serialize>(opened: Option<Zeroizing<Vec<u8>>>, session: Option<&T>) -> Start {
+    match (session, opened) {
+        (None, _) => Start::Absent,
+        (Some(_), Some(json)) => Start::Json(json),
+        (Some(session), None) => match json_copy(session) {
             Ok(json) => Start::Json(json),
             Err(_) => Start::Unknown,
         },

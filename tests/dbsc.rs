@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 #[path = "common/dbsc_device.rs"]
 mod dbsc_device;
 use dbsc_device::Device;
+#[path = "common/dbsc_jar.rs"]
+mod dbsc_jar;
+use dbsc_jar::{set_cookies, Jar};
 
 const T0: u64 = 1_800_000_000;
 const BOUND: u64 = 60;
@@ -51,43 +54,6 @@ fn codec() -> Codec {
 
 /// A cookie jar: name -> value, updated from Set-Cookie lines (Max-Age=0
 /// removes). Paths are ignored; the test sends what the path would allow.
-#[derive(Default, Clone)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, set_cookies: impl IntoIterator<Item = String>) {
-        for line in set_cookies {
-            let pair = line.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !line.contains("Max-Age=0") {
-                self.0.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    fn without(&self, name: &str) -> Jar {
-        Jar(self.0.iter().filter(|(n, _)| n != name).cloned().collect())
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-fn set_cookies(response: &DbscResponse) -> Vec<String> {
-    response
-        .headers
-        .iter()
-        .filter(|(n, _)| *n == "set-cookie")
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
 fn header<'r>(response: &'r DbscResponse, name: &str) -> Option<&'r str> {
     response
         .headers

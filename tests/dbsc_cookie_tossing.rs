@@ -18,6 +18,9 @@ use sealed_session::{
 #[path = "common/dbsc_device.rs"]
 mod dbsc_device;
 use dbsc_device::Device;
+#[path = "common/dbsc_jar.rs"]
+mod dbsc_jar;
+use dbsc_jar::set_cookies;
 
 const T0: u64 = 1_800_000_000;
 
@@ -46,15 +49,6 @@ fn pairs(set_cookies: impl IntoIterator<Item = String>) -> Vec<String> {
         .into_iter()
         .filter(|line| !line.contains("Max-Age=0"))
         .map(|line| line.split(';').next().unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn set_cookies(response: &DbscResponse) -> Vec<String> {
-    response
-        .headers
-        .iter()
-        .filter(|(n, _)| *n == "set-cookie")
-        .map(|(_, v)| v.clone())
         .collect()
 }
 

@@ -20,7 +20,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use hkdf::Hkdf;
@@ -40,7 +40,11 @@ struct Markers {
     count: usize,
 }
 
-static MARKERS: Mutex<Markers> = Mutex::new(Markers {
+// A `RwLock`, not a `Mutex`: blocks freed at the same moment on two threads
+// are both scanned (`try_read` fails only while `watch` writes, which it does
+// before scanning is switched on); with a `Mutex` the second scan was skipped
+// and a marker could go unseen.
+static MARKERS: RwLock<Markers> = RwLock::new(Markers {
     patterns: [[0; MARK]; MAX_MARKERS],
     count: 0,
 });
@@ -50,9 +54,9 @@ static SCANNING: AtomicBool = AtomicBool::new(false);
 struct Scanning;
 
 fn scan(block: &[u8]) {
-    // `try_lock`: never wait inside the allocator; registering markers
+    // `try_read`: never wait inside the allocator; registering markers
     // happens before scanning is switched on.
-    let Ok(markers) = MARKERS.try_lock() else {
+    let Ok(markers) = MARKERS.try_read() else {
         return;
     };
     for (i, pattern) in markers.patterns.iter().take(markers.count).enumerate() {
@@ -95,7 +99,7 @@ static GLOBAL: Scanning = Scanning;
 
 /// Registers markers (replacing earlier ones) and clears the hit counts.
 fn watch(patterns: &[[u8; MARK]]) {
-    let mut markers = MARKERS.lock().unwrap();
+    let mut markers = MARKERS.write().unwrap();
     assert!(patterns.len() <= MAX_MARKERS);
     for (slot, pattern) in markers.patterns.iter_mut().zip(patterns) {
         *slot = *pattern;
@@ -112,7 +116,7 @@ fn freed_while<R>(f: impl FnOnce() -> R) -> Vec<usize> {
     let result = f();
     drop(result);
     SCANNING.store(false, Ordering::SeqCst);
-    let count = MARKERS.lock().unwrap().count;
+    let count = MARKERS.read().unwrap().count;
     HITS.iter()
         .take(count)
         .map(|h| h.load(Ordering::SeqCst))

@@ -98,7 +98,7 @@ fn session_follows_the_user_across_subdomains_in_chromium() {
     // Sign in on account.shop.test.
     browser.open(&url("account.shop.test"));
     browser.type_into("#username", "alice");
-    browser.click("#sign-in");
+    browser.submit("#sign-in");
     browser.expect_page("account.shop.test", "Signed in as alice", &[]);
 
     // cart.shop.test sees her; she fills the cart there.
@@ -106,7 +106,7 @@ fn session_follows_the_user_across_subdomains_in_chromium() {
     browser.expect_page("cart.shop.test", "Signed in as alice", &[]);
     for item in ["teapot", "kettle"] {
         browser.type_into("#item", item);
-        browser.click("#add");
+        browser.submit("#add");
         browser.expect_page("cart.shop.test", "Signed in as alice", &[item]);
     }
 
@@ -139,7 +139,7 @@ fn session_follows_the_user_across_subdomains_in_chromium() {
 
     // Sign out on cart.shop.test: the session ends on every subdomain.
     browser.open(&url("cart.shop.test"));
-    browser.click("#sign-out");
+    browser.submit("#sign-out");
     browser.expect_page("cart.shop.test", "Not signed in", &[]);
     for host in ["shop.test", "account.shop.test"] {
         browser.open(&url(host));

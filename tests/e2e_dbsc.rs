@@ -204,20 +204,45 @@ impl DbscBrowser {
 
     /// `GET /api/state` from the current page (same origin, its cookies),
     /// as the page's script would: the status and the parsed body.
-    fn state(&self) -> (u16, Value) {
-        let answer = self.call(
-            "POST",
-            "/execute/async",
-            Some(json!({ "args": [], "script":
-                "const done = arguments[arguments.length - 1];\
-                 fetch('/api/state', { credentials: 'same-origin', cache: 'no-store' })\
-                   .then(r => r.text().then(t => done([r.status, t])))\
-                   .catch(e => done([0, String(e)]));" })),
-        );
-        let status = answer[0].as_u64().unwrap_or(0) as u16;
-        let body = answer[1].as_str().unwrap_or_default();
-        let state = serde_json::from_str(body).unwrap_or_else(|_| json!({ "unparsed": body }));
-        (status, state)
+    ///
+    /// Chromium ends a script whose page goes away (a navigation) and
+    /// chromedriver answers "script timeout" at once; the request is then
+    /// made again from the page that replaced it, for up to 10 s. Any other
+    /// failure, or a real timeout, fails the test with the DBSC events and
+    /// the shop's log.
+    fn state(&self, shop: &Shop) -> (u16, Value) {
+        let started = Instant::now();
+        loop {
+            let answer = self.try_call(
+                "POST",
+                "/execute/async",
+                Some(json!({ "args": [], "script":
+                    "const done = arguments[arguments.length - 1];\
+                     fetch('/api/state', { credentials: 'same-origin', cache: 'no-store' })\
+                       .then(r => r.text().then(t => done([r.status, t])))\
+                       .catch(e => done([0, String(e)]));" })),
+            );
+            match answer {
+                Ok(answer) => {
+                    let status = answer[0].as_u64().unwrap_or(0) as u16;
+                    let body = answer[1].as_str().unwrap_or_default();
+                    let state =
+                        serde_json::from_str(body).unwrap_or_else(|_| json!({ "unparsed": body }));
+                    return (status, state);
+                }
+                Err(err)
+                    if err.contains("script timeout")
+                        && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    eprintln!(
+                        "/api/state from the page: the page went away after {:.1} s, asking again",
+                        started.elapsed().as_secs_f64()
+                    );
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(err) => panic!("/api/state from the page: {err}{}", self.context(shop)),
+            }
+        }
     }
 
     /// Every cookie the browser holds for these URLs, HttpOnly ones and
@@ -398,10 +423,10 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
     // the page) asks Chromium to bind the new session.
     browser.open(&url("account.shop.test"));
     browser.type_into("#username", "alice");
-    browser.click("#sign-in");
+    browser.submit("#sign-in");
     let bound_by = Instant::now() + Duration::from_secs(20);
     let state = loop {
-        let (status, state) = browser.state();
+        let (status, state) = browser.state(&shop);
         if status == 200 && state["bound"] == true {
             break state;
         }
@@ -467,7 +492,7 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
     while copied_at.elapsed() < 3 * BOUND_LIFETIME {
         let host = hosts[served % hosts.len()];
         browser.open(&url(host));
-        let (status, state) = browser.state();
+        let (status, state) = browser.state(&shop);
         assert!(
             status == 200
                 && state["user"] == "alice"
@@ -498,7 +523,7 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
     // for a refresh after expiry, and is served.
     std::thread::sleep(BOUND_LIFETIME + Duration::from_secs(5));
     browser.open(&url("shop.test"));
-    let (status, state) = browser.state();
+    let (status, state) = browser.state(&shop);
     assert!(
         status == 200
             && state["user"] == "alice"
@@ -548,7 +573,7 @@ fn chromium_keeps_a_device_bound_session_that_a_copied_cookie_cannot() {
     let ended_by = revoked_at + BOUND_LIFETIME + Duration::from_secs(10);
     loop {
         browser.open(&url("shop.test"));
-        let (status, state) = browser.state();
+        let (status, state) = browser.state(&shop);
         let terminated = browser
             .events_with("terminationEventDetails")
             .iter()

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -132,8 +132,24 @@ impl Browser {
 
     /// One WebDriver command of this session: its `value`.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|err| panic!("{err} ({})", self.version))
+    }
+
+    /// One WebDriver command of this session: its `value`, or what
+    /// chromedriver answered when that is not a success.
+    pub fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let path = format!("/session/{}{path}", self.session);
-        webdriver(self.driver, method, &path, body, &self.version)
+        let response = request_json(self.driver, method, &path, body.as_ref())
+            .map_err(|err| format!("chromedriver {method} {path}: {err}"))?;
+        if response.status == 200 {
+            Ok(response.json()["value"].clone())
+        } else {
+            Err(format!(
+                "chromedriver {method} {path} answered {}: {}",
+                response.status, response.body
+            ))
+        }
     }
 
     /// One DevTools command (chromedriver's `goog/cdp/execute`).
@@ -170,6 +186,37 @@ impl Browser {
     pub fn click(&self, css: &str) {
         let id = self.element(css);
         self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Clicks `css`, a button that submits a form, and waits until the page
+    /// it was on is gone and the answer's page has loaded. The click returns
+    /// before the submission navigates; a script started in that gap runs in
+    /// the page being left, and chromedriver answers it with "script
+    /// timeout" as soon as that page unloads.
+    pub fn submit(&self, css: &str) {
+        self.script("window.sealedSessionLeaving = true;");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            // Scripts may fail while the navigation is under way.
+            let last = match self.try_call(
+                "POST",
+                "/execute/sync",
+                Some(json!({ "args": [], "script":
+                    "return [window.sealedSessionLeaving === undefined, \
+                             document.readyState, location.href];" })),
+            ) {
+                Ok(answer) if answer[0] == true && answer[1] == "complete" => return,
+                Ok(answer) => answer.to_string(),
+                Err(err) => err,
+            };
+            assert!(
+                Instant::now() < deadline,
+                "submitting with {css} did not load a new page within 20 s ({}); last: {last}",
+                self.version
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Runs `script` in the page (synchronously): its return value.

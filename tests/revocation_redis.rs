@@ -746,7 +746,7 @@ async fn a_revocation_whose_write_failed_while_connected_is_retried() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, RedisSyncError::Unreachable { queued: true, .. }),
+        matches!(err, RedisSyncError::Refused { queued: true, .. }),
         "{err}"
     );
     assert!(a.refuses(&value, t));
@@ -755,6 +755,90 @@ async fn a_revocation_whose_write_failed_while_connected_is_retried() {
 
     // Writes are accepted again; nobody disconnects, and the queue is
     // written anyway within a few pings.
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let took = within(Duration::from_secs(2), || b.refuses(&value, t)).await;
+    assert!(
+        took.is_some(),
+        "the queued revocation never reached the other server ({} still pending)",
+        a.redis.pending()
+    );
+    assert_eq!(a.redis.pending(), 0);
+    assert!(a.redis.is_connected() && b.redis.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_command_connection_closed_by_redis_is_replaced_at_the_next_revocation() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = Server::start(&url, "t8").await;
+    let b = Server::start(&url, "t8").await;
+    let t = now();
+    let (value, id) = sign_in(&a, Some("jon"), t - 10, 1);
+
+    // Redis closes clients idle for more than a second (`timeout`, common
+    // on managed Redis); subscribers are exempt, so both servers stay
+    // subscribed while their command connections are closed.
+    let mut control = command_connection(&url).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "timeout", "1"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    // The revocation is written at once, over a new connection.
+    let revoked = a.redis.revoke(&Revocation::Session { id, at: t }).await;
+    assert_eq!(revoked, Ok(()), "{revoked:?}");
+    assert_eq!(a.redis.pending(), 0);
+    let took = within(Duration::from_secs(1), || b.refuses(&value, t)).await;
+    assert!(took.is_some(), "the other server never heard of it");
+    assert!(a.redis.is_connected() && b.redis.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_queued_revocation_is_written_after_its_connection_was_killed() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = Server::start(&url, "t9").await;
+    let b = Server::start(&url, "t9").await;
+    let t = now();
+    let (value, id) = sign_in(&a, Some("kim"), t - 10, 1);
+
+    // Redis refuses writes: the revocation is queued, and the error says
+    // Redis refused it (it is reachable).
+    let mut control = command_connection(&url).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "1"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let err = a
+        .redis
+        .revoke(&Revocation::Session { id, at: t })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RedisSyncError::Refused { queued: true, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("refused"), "{err}");
+    assert_eq!(a.redis.pending(), 1);
+
+    // Every command connection is killed (subscribers are not), then
+    // writes are accepted again: the queue is written over a new
+    // connection within a few pings.
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal"])
+        .query_async(&mut control)
+        .await
+        .unwrap_or(());
+    let mut control = command_connection(&url).await;
     let _: () = redis::cmd("CONFIG")
         .arg(&["SET", "maxmemory", "0"])
         .query_async(&mut control)

@@ -299,12 +299,21 @@ pub enum RedisSyncError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// Redis could not be reached, or answered with an error.
+    /// Redis could not be reached, or did not answer in time.
     Unreachable {
         /// What the client reported.
         detail: String,
         /// For [`RedisRevocations::revoke`]: the revocation is applied on
         /// this server and kept, to be written when Redis is back.
+        queued: bool,
+    },
+    /// Redis answered with an error: out of memory under its `maxmemory`,
+    /// a read-only replica, a user without the permission (ACL).
+    Refused {
+        /// Redis's error reply.
+        detail: String,
+        /// For [`RedisRevocations::revoke`]: the revocation is applied on
+        /// this server and kept, to be written once Redis accepts it.
         queued: bool,
     },
     /// Called outside a tokio runtime.
@@ -336,6 +345,25 @@ impl fmt::Display for RedisSyncError {
                 "Redis is unreachable ({detail}): nothing was written; check the URL and that \
                  the Redis server is up, then retry"
             ),
+            RedisSyncError::Refused {
+                detail,
+                queued: true,
+            } => write!(
+                f,
+                "Redis refused the write ({detail}): the revocation holds on this server and \
+                 will be written and published once Redis accepts it; other servers do not \
+                 know it yet. Check Redis's memory limit, that the URL names the primary and \
+                 not a read-only replica, and the user's ACL"
+            ),
+            RedisSyncError::Refused {
+                detail,
+                queued: false,
+            } => write!(
+                f,
+                "Redis refused the command ({detail}): nothing was written. Check Redis's \
+                 memory limit, that the URL names the primary and not a read-only replica, \
+                 and the user's ACL"
+            ),
             RedisSyncError::NoRuntime => f.write_str(
                 "the Redis synchronization runs on tokio: call it from inside a tokio runtime",
             ),
@@ -345,9 +373,25 @@ impl fmt::Display for RedisSyncError {
 
 impl std::error::Error for RedisSyncError {}
 
-fn unreachable(err: &redis::RedisError) -> RedisSyncError {
+/// A client error as Refused when Redis answered it with an error reply,
+/// Unreachable otherwise (no connection, a closed one, a timeout).
+fn failed(err: &redis::RedisError) -> RedisSyncError {
+    let detail = err.to_string();
+    match err.kind() {
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => RedisSyncError::Refused {
+            detail,
+            queued: false,
+        },
+        _ => RedisSyncError::Unreachable {
+            detail,
+            queued: false,
+        },
+    }
+}
+
+fn not_connected() -> RedisSyncError {
     RedisSyncError::Unreachable {
-        detail: err.to_string(),
+        detail: "not connected".into(),
         queued: false,
     }
 }
@@ -396,6 +440,7 @@ pub struct RedisRevocations {
 }
 
 struct Shared {
+    client: Client,
     set: Arc<RevocationSet>,
     options: RedisOptions,
     keys: Keys,
@@ -449,6 +494,7 @@ impl RedisRevocations {
             tokio::runtime::Handle::try_current().map_err(|_| RedisSyncError::NoRuntime)?;
         let client = Client::open(url).map_err(|_| RedisSyncError::BadUrl)?;
         let shared = Arc::new(Shared {
+            client,
             set,
             keys: Keys::of(&options),
             options,
@@ -457,7 +503,7 @@ impl RedisRevocations {
             pending: Mutex::new(Vec::new()),
             ignored: AtomicU64::new(0),
         });
-        let first = match shared.establish(&client).await {
+        let first = match shared.establish().await {
             Ok(subscription) => Some(subscription),
             Err(err) => match shared.options.startup {
                 StartupPolicy::RequireRedis => return Err(err),
@@ -471,7 +517,7 @@ impl RedisRevocations {
                 }
             },
         };
-        let task = runtime.spawn(run(shared.clone(), client, first));
+        let task = runtime.spawn(run(shared.clone(), first));
         Ok(RedisRevocations { shared, task })
     }
 
@@ -495,24 +541,25 @@ impl RedisRevocations {
             .set
             .apply(revocation)
             .map_err(|e| RedisSyncError::Invalid { message: reason(e) })?;
-        let connection = lock(&self.shared.connection).clone();
-        let result = match connection {
-            Some(mut connection) => self.shared.keys.write(&mut connection, revocation).await,
-            None => Err(RedisSyncError::Unreachable {
-                detail: "not connected".into(),
-                queued: false,
-            }),
+        let result = self.shared.write(revocation).await;
+        let queue = || {
+            let mut pending = lock(&self.shared.pending);
+            let queued = pending.len() < MAX_PENDING;
+            if queued {
+                pending.push(revocation.clone());
+            }
+            queued
         };
         match result {
             Ok(()) => Ok(()),
-            Err(RedisSyncError::Unreachable { detail, .. }) => {
-                let mut pending = lock(&self.shared.pending);
-                let queued = pending.len() < MAX_PENDING;
-                if queued {
-                    pending.push(revocation.clone());
-                }
-                Err(RedisSyncError::Unreachable { detail, queued })
-            }
+            Err(RedisSyncError::Unreachable { detail, .. }) => Err(RedisSyncError::Unreachable {
+                detail,
+                queued: queue(),
+            }),
+            Err(RedisSyncError::Refused { detail, .. }) => Err(RedisSyncError::Refused {
+                detail,
+                queued: queue(),
+            }),
             Err(other) => Err(other),
         }
     }
@@ -618,7 +665,7 @@ async fn connect_commands(
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-        .map_err(|e| unreachable(&e))
+        .map_err(|e| failed(&e))
 }
 
 /// The names of the keys and of the channel under one prefix.
@@ -661,7 +708,7 @@ impl Keys {
             .ignore()
             .query_async::<()>(connection)
             .await
-            .map_err(|e| unreachable(&e))
+            .map_err(|e| failed(&e))
     }
 }
 
@@ -675,17 +722,17 @@ impl Shared {
     /// Connects, subscribes, writes what is pending, then loads the full set.
     /// A revocation queued during the load (no connection is set until it
     /// is done) is written when [`follow`](Self::follow) starts.
-    async fn establish(&self, client: &Client) -> Result<Subscription, RedisSyncError> {
+    async fn establish(&self) -> Result<Subscription, RedisSyncError> {
         let timeout = self.options.timeout;
-        let mut connection = connect_commands(client, &self.options).await?;
-        let mut pubsub = tokio::time::timeout(timeout, client.get_async_pubsub())
+        let mut connection = connect_commands(&self.client, &self.options).await?;
+        let mut pubsub = tokio::time::timeout(timeout, self.client.get_async_pubsub())
             .await
             .map_err(|_| timed_out("connection", timeout))?
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| failed(&e))?;
         tokio::time::timeout(timeout, pubsub.subscribe(&self.keys.channel))
             .await
             .map_err(|_| timed_out("answer to SUBSCRIBE", timeout))?
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| failed(&e))?;
         self.flush_pending(&mut connection).await?;
         let loaded = self.load(&mut connection).await?;
         // The sync time first: whoever sees the connection sees a time.
@@ -697,6 +744,38 @@ impl Shared {
         );
         let (sink, stream) = pubsub.split();
         Ok(Subscription { sink, stream })
+    }
+
+    /// Writes one revocation over the command connection. When that
+    /// connection is gone while the subscription stays up (Redis closed it:
+    /// an idle client `timeout`, `CLIENT KILL`, a proxy), opens a new one
+    /// and writes once more.
+    async fn write(&self, revocation: &Revocation) -> Result<(), RedisSyncError> {
+        let connection = lock(&self.connection).clone();
+        let Some(mut connection) = connection else {
+            return Err(not_connected());
+        };
+        match self.keys.write(&mut connection, revocation).await {
+            Err(RedisSyncError::Unreachable { .. }) => {
+                let mut connection = self.replace_commands().await?;
+                self.keys.write(&mut connection, revocation).await
+            }
+            done => done,
+        }
+    }
+
+    /// A new command connection in place of one that failed, while the
+    /// subscription is up; none while it is down (the reconnection opens
+    /// both and writes what is queued).
+    async fn replace_commands(&self) -> Result<MultiplexedConnection, RedisSyncError> {
+        let fresh = connect_commands(&self.client, &self.options).await?;
+        let mut slot = lock(&self.connection);
+        if slot.is_none() {
+            return Err(not_connected());
+        }
+        *slot = Some(fresh.clone());
+        log::info!("revocations: opened a new command connection to Redis (the last one closed)");
+        Ok(fresh)
     }
 
     async fn flush_pending(
@@ -731,7 +810,14 @@ impl Shared {
         let Some(mut connection) = connection else {
             return;
         };
-        if let Err(err) = self.flush_pending(&mut connection).await {
+        let mut result = self.flush_pending(&mut connection).await;
+        if let Err(RedisSyncError::Unreachable { .. }) = result {
+            result = match self.replace_commands().await {
+                Ok(mut fresh) => self.flush_pending(&mut fresh).await,
+                Err(err) => Err(err),
+            };
+        }
+        if let Err(err) = result {
             log::warn!(
                 "revocations: could not write {} queued revocations yet ({err}); retrying at \
                  the next ping",
@@ -760,7 +846,7 @@ impl Shared {
             .arg("WITHSCORES")
             .query_async(connection)
             .await
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| failed(&e))?;
         let mut skipped = 0usize;
         let mut revocations = Vec::with_capacity(sessions.len() + subjects.len());
         for (member, score) in sessions {
@@ -825,7 +911,7 @@ impl Shared {
             .ignore()
             .query_async::<()>(connection)
             .await
-            .map_err(|e| unreachable(&e))
+            .map_err(|e| failed(&e))
     }
 
     /// Applies one message from the channel, or logs and counts it.
@@ -886,7 +972,14 @@ impl Shared {
                         self.set.sweep(now);
                         let connection = lock(&self.connection).clone();
                         if let Some(mut connection) = connection {
-                            if let Err(err) = self.trim(&mut connection, now).await {
+                            let mut result = self.trim(&mut connection, now).await;
+                            if let Err(RedisSyncError::Unreachable { .. }) = result {
+                                result = match self.replace_commands().await {
+                                    Ok(mut fresh) => self.trim(&mut fresh, now).await,
+                                    Err(err) => Err(err),
+                                };
+                            }
+                            if let Err(err) = result {
                                 log::warn!("revocations: could not trim expired entries: {err}");
                             }
                         }
@@ -905,13 +998,13 @@ fn time_of(score: f64) -> Option<u64> {
 }
 
 /// The background task: follow, and after a loss reconnect with backoff.
-async fn run(shared: Arc<Shared>, client: Client, mut established: Option<Subscription>) {
+async fn run(shared: Arc<Shared>, mut established: Option<Subscription>) {
     let options = shared.options.clone();
     let mut backoff = options.min_backoff;
     loop {
         let subscription = match established.take() {
             Some(subscription) => subscription,
-            None => match shared.establish(&client).await {
+            None => match shared.establish().await {
                 Ok(subscription) => subscription,
                 Err(err) => {
                     log::warn!(

@@ -15,7 +15,10 @@
 //!   it was disconnected is applied once it is back;
 //! - keeps a revocation whose write failed (no connection yet, a reload under
 //!   way, Redis refusing writes) and writes it once connected, then retries
-//!   what is still kept at every ping, so none waits for the next disconnect.
+//!   what is still kept at every ping, so none waits for the next disconnect;
+//! - replaces a command connection that Redis closed while the subscription
+//!   stayed up (an idle client `timeout`, `CLIENT KILL`, a proxy) at the
+//!   next write.
 //!
 //! # Redis layout
 //!

@@ -542,7 +542,7 @@ impl Codec {
     /// its challenge (issued by this cluster for this session, unexpired),
     /// and that the session is not bound yet; then re-seals the session as
     /// bound and sets the bound and refresh cookies. Never fails: a refusal
-    /// is a 400 response with [`DbscResponse::refused`] set.
+    /// is a 400 response with [`refused`](DbscResponse#structfield.refused) set.
     ///
     /// ```
     /// use sealed_session::{Codec, DbscRequest, DeviceBinding};

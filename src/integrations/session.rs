@@ -1064,7 +1064,10 @@ fn start_of<T: Serialize>(opened: Option<Zeroizing<Vec<u8>>>, session: Option<&T
 /// True for cookies that no server of the deployment can open, now or
 /// later: safe to remove. An unknown key or dictionary may be ahead of this
 /// server, a future issued-at a clock behind it, a type mismatch a deploy in
-/// progress; a corrupt body means another configuration.
+/// progress; a corrupt body means another configuration. A session refused
+/// for [`Error::BindingRequired`] is kept too: a DBSC browser whose first
+/// refresh comes after the grace still presents it to the refresh endpoint,
+/// which binds it.
 fn clearable(err: &Error) -> bool {
     matches!(
         err,
@@ -1202,6 +1205,11 @@ mod tests {
             )
         }));
         assert!(!clearable(&Error::NoCookie));
+        assert!(!clearable(&Error::BindingRequired {
+            created_at: Some(0),
+            grace_secs: 60,
+            now: 120,
+        }));
         assert!(!clearable(&Error::NotYetValid {
             issued_at: 2,
             now: 1

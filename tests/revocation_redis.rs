@@ -722,24 +722,30 @@ async fn a_revocation_made_during_the_reload_is_written_once_connected() {
     assert_eq!(score, Some(t as f64));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "starts redis-server; run by .ci/run"]
-async fn a_revocation_whose_write_failed_while_connected_is_retried() {
+/// `CONFIG SET name value`.
+async fn config_set(control: &mut redis::aio::MultiplexedConnection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", name, value])
+        .query_async(control)
+        .await
+        .unwrap();
+}
+
+/// Redis refuses every write (out of memory) while both servers stay
+/// subscribed: a revocation is reported as refused and queued. Then, after
+/// every command connection is killed when `kill` says so (subscribers are
+/// not), writes are accepted again and the queue reaches the other server
+/// within a few pings, nobody having disconnected.
+async fn a_refused_revocation_is_retried(prefix: &str, kill: bool) {
     let redis = RedisServer::start();
     let url = redis.url();
-    let a = Server::start(&url, "t7").await;
-    let b = Server::start(&url, "t7").await;
+    let a = Server::start(&url, prefix).await;
+    let b = Server::start(&url, prefix).await;
     let t = now();
     let (value, id) = sign_in(&a, Some("ines"), t - 10, 1);
     let mut control = command_connection(&url).await;
 
-    // Redis refuses every write (out of memory) while both servers stay
-    // connected: the write of the revocation fails and it is queued.
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "maxmemory", "1"])
-        .query_async(&mut control)
-        .await
-        .unwrap();
+    config_set(&mut control, "maxmemory", "1").await;
     let err = a
         .redis
         .revoke(&Revocation::Session { id, at: t })
@@ -749,17 +755,19 @@ async fn a_revocation_whose_write_failed_while_connected_is_retried() {
         matches!(err, RedisSyncError::Refused { queued: true, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("refused the write"), "{err}");
     assert!(a.refuses(&value, t));
     assert_eq!(a.redis.pending(), 1);
     assert!(a.redis.is_connected() && b.redis.is_connected());
 
-    // Writes are accepted again; nobody disconnects, and the queue is
-    // written anyway within a few pings.
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "maxmemory", "0"])
-        .query_async(&mut control)
-        .await
-        .unwrap();
+    if kill {
+        let _: redis::RedisResult<()> = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", "normal"])
+            .query_async(&mut control)
+            .await;
+        control = command_connection(&url).await;
+    }
+    config_set(&mut control, "maxmemory", "0").await;
     let took = within(Duration::from_secs(2), || b.refuses(&value, t)).await;
     assert!(
         took.is_some(),
@@ -768,6 +776,18 @@ async fn a_revocation_whose_write_failed_while_connected_is_retried() {
     );
     assert_eq!(a.redis.pending(), 0);
     assert!(a.redis.is_connected() && b.redis.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_revocation_whose_write_failed_while_connected_is_retried() {
+    a_refused_revocation_is_retried("t7", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_queued_revocation_is_written_after_its_connection_was_killed() {
+    a_refused_revocation_is_retried("t9", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -784,11 +804,7 @@ async fn a_command_connection_closed_by_redis_is_replaced_at_the_next_revocation
     // on managed Redis); subscribers are exempt, so both servers stay
     // subscribed while their command connections are closed.
     let mut control = command_connection(&url).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "timeout", "1"])
-        .query_async(&mut control)
-        .await
-        .unwrap();
+    config_set(&mut control, "timeout", "1").await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
 
     // The revocation is written at once, over a new connection.
@@ -797,59 +813,5 @@ async fn a_command_connection_closed_by_redis_is_replaced_at_the_next_revocation
     assert_eq!(a.redis.pending(), 0);
     let took = within(Duration::from_secs(1), || b.refuses(&value, t)).await;
     assert!(took.is_some(), "the other server never heard of it");
-    assert!(a.redis.is_connected() && b.redis.is_connected());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "starts redis-server; run by .ci/run"]
-async fn a_queued_revocation_is_written_after_its_connection_was_killed() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let a = Server::start(&url, "t9").await;
-    let b = Server::start(&url, "t9").await;
-    let t = now();
-    let (value, id) = sign_in(&a, Some("kim"), t - 10, 1);
-
-    // Redis refuses writes: the revocation is queued, and the error says
-    // Redis refused it (it is reachable).
-    let mut control = command_connection(&url).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "maxmemory", "1"])
-        .query_async(&mut control)
-        .await
-        .unwrap();
-    let err = a
-        .redis
-        .revoke(&Revocation::Session { id, at: t })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, RedisSyncError::Refused { queued: true, .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("refused"), "{err}");
-    assert_eq!(a.redis.pending(), 1);
-
-    // Every command connection is killed (subscribers are not), then
-    // writes are accepted again: the queue is written over a new
-    // connection within a few pings.
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["KILL", "TYPE", "normal"])
-        .query_async(&mut control)
-        .await
-        .unwrap_or(());
-    let mut control = command_connection(&url).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "maxmemory", "0"])
-        .query_async(&mut control)
-        .await
-        .unwrap();
-    let took = within(Duration::from_secs(2), || b.refuses(&value, t)).await;
-    assert!(
-        took.is_some(),
-        "the queued revocation never reached the other server ({} still pending)",
-        a.redis.pending()
-    );
-    assert_eq!(a.redis.pending(), 0);
     assert!(a.redis.is_connected() && b.redis.is_connected());
 }

@@ -815,3 +815,48 @@ async fn a_command_connection_closed_by_redis_is_replaced_at_the_next_revocation
     assert!(took.is_some(), "the other server never heard of it");
     assert!(a.redis.is_connected() && b.redis.is_connected());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts redis-server; run by .ci/run"]
+async fn a_server_with_refused_revocations_queued_still_resubscribes() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let a = Server::start(&url, "t10").await;
+    let t = now();
+    let (_, id) = sign_in(&a, Some("lea"), t - 10, 1);
+    let (other, other_id) = sign_in(&a, Some("max"), t - 10, 2);
+    let mut control = command_connection(&url).await;
+
+    // Redis refuses writes (as a read-only replica or a full Redis does):
+    // a revocation is queued. Then the subscription drops.
+    config_set(&mut control, "maxmemory", "1").await;
+    let err = a.redis.revoke(&Revocation::Session { id, at: t }).await;
+    assert!(
+        matches!(err, Err(RedisSyncError::Refused { queued: true, .. })),
+        "{err:?}"
+    );
+    let _: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "pubsub"])
+        .query_async(&mut control)
+        .await
+        .unwrap();
+
+    // The server subscribes and loads again though its queue cannot be
+    // written yet, so it keeps hearing what is published.
+    let back = within(Duration::from_secs(3), || a.redis.is_connected()).await;
+    assert!(back.is_some(), "the server never subscribed again");
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("t10:revocations")
+        .arg(format!("session {other_id} {t}"))
+        .query_async(&mut control)
+        .await
+        .unwrap();
+    let heard = within(Duration::from_secs(1), || a.refuses(&other, t)).await;
+    assert!(heard.is_some(), "a published revocation was not applied");
+    assert_eq!(a.redis.pending(), 1);
+
+    // Once Redis accepts writes, the queue is written.
+    config_set(&mut control, "maxmemory", "0").await;
+    let written = within(Duration::from_secs(2), || a.redis.pending() == 0).await;
+    assert!(written.is_some(), "the queue was never written");
+}

@@ -722,7 +722,8 @@ struct Subscription {
 }
 
 impl Shared {
-    /// Connects, subscribes, writes what is pending, then loads the full set.
+    /// Connects, subscribes, writes what is pending (what Redis refuses
+    /// stays queued), then loads the full set.
     /// A revocation queued during the load (no connection is set until it
     /// is done) is written when [`follow`](Self::follow) starts.
     async fn establish(&self) -> Result<Subscription, RedisSyncError> {
@@ -736,7 +737,17 @@ impl Shared {
             .await
             .map_err(|_| timed_out("answer to SUBSCRIBE", timeout))?
             .map_err(|e| failed(&e))?;
-        self.flush_pending(&mut connection).await?;
+        match self.flush_pending(&mut connection).await {
+            Ok(()) => {}
+            // Redis answers but refuses writes (full, a read-only replica):
+            // follow it anyway, and retry the queue at every ping.
+            Err(RedisSyncError::Refused { detail, .. }) => log::warn!(
+                "revocations: Redis refused {} queued revocations ({detail}); following it \
+                 anyway and retrying at every ping",
+                lock(&self.pending).len()
+            ),
+            Err(err) => return Err(err),
+        }
         let loaded = self.load(&mut connection).await?;
         // The sync time first: whoever sees the connection sees a time.
         *lock(&self.last_sync) = Some(Instant::now());

@@ -61,6 +61,7 @@
 //! how stale the set may be: `None` until the first full load, then the time
 //! since the last load or the last answered ping on the subscription.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -760,22 +761,33 @@ impl Shared {
         Ok(Subscription { sink, stream })
     }
 
-    /// Writes one revocation over the command connection. When that
-    /// connection is gone while the subscription stays up (Redis closed it:
-    /// an idle client `timeout`, `CLIENT KILL`, a proxy), opens a new one
-    /// and writes once more.
-    async fn write(&self, revocation: &Revocation) -> Result<(), RedisSyncError> {
+    /// Runs `op` with the command connection (a clone is a handle to the
+    /// same connection). When that connection is gone while the
+    /// subscription stays up (Redis closed it: an idle client `timeout`,
+    /// `CLIENT KILL`, a proxy), opens a new one and runs `op` once more.
+    async fn with_commands<F>(
+        &self,
+        op: impl Fn(MultiplexedConnection) -> F,
+    ) -> Result<(), RedisSyncError>
+    where
+        F: Future<Output = Result<(), RedisSyncError>>,
+    {
         let connection = lock(&self.connection).clone();
-        let Some(mut connection) = connection else {
+        let Some(connection) = connection else {
             return Err(not_connected());
         };
-        match self.keys.write(&mut connection, revocation).await {
-            Err(RedisSyncError::Unreachable { .. }) => {
-                let mut connection = self.replace_commands().await?;
-                self.keys.write(&mut connection, revocation).await
-            }
+        match op(connection).await {
+            Err(RedisSyncError::Unreachable { .. }) => op(self.replace_commands().await?).await,
             done => done,
         }
+    }
+
+    /// Writes one revocation over the command connection.
+    async fn write(&self, revocation: &Revocation) -> Result<(), RedisSyncError> {
+        self.with_commands(|mut connection| async move {
+            self.keys.write(&mut connection, revocation).await
+        })
+        .await
     }
 
     /// A new command connection in place of one that failed, while the
@@ -811,8 +823,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes what is pending over the current connection, if any; on a
-    /// failure the rest stays queued for the next try. Called when the
+    /// Writes what is pending over the command connection; on a failure
+    /// the rest stays queued for the next try. Called when the
     /// subscription is up and at every ping: a revocation queued after a
     /// flush (during a load, or by a write that failed just as a
     /// reconnection flushed) would otherwise wait for the next disconnect.
@@ -820,18 +832,12 @@ impl Shared {
         if lock(&self.pending).is_empty() {
             return;
         }
-        let connection = lock(&self.connection).clone();
-        let Some(mut connection) = connection else {
-            return;
-        };
-        let mut result = self.flush_pending(&mut connection).await;
-        if let Err(RedisSyncError::Unreachable { .. }) = result {
-            result = match self.replace_commands().await {
-                Ok(mut fresh) => self.flush_pending(&mut fresh).await,
-                Err(err) => Err(err),
-            };
-        }
-        if let Err(err) = result {
+        let flushed = self
+            .with_commands(
+                |mut connection| async move { self.flush_pending(&mut connection).await },
+            )
+            .await;
+        if let Err(err) = flushed {
             log::warn!(
                 "revocations: could not write {} queued revocations yet ({err}); retrying at \
                  the next ping",
@@ -984,18 +990,13 @@ impl Shared {
                         next_sweep = Instant::now() + SWEEP_INTERVAL;
                         let now = unix_now();
                         self.set.sweep(now);
-                        let connection = lock(&self.connection).clone();
-                        if let Some(mut connection) = connection {
-                            let mut result = self.trim(&mut connection, now).await;
-                            if let Err(RedisSyncError::Unreachable { .. }) = result {
-                                result = match self.replace_commands().await {
-                                    Ok(mut fresh) => self.trim(&mut fresh, now).await,
-                                    Err(err) => Err(err),
-                                };
-                            }
-                            if let Err(err) = result {
-                                log::warn!("revocations: could not trim expired entries: {err}");
-                            }
+                        let trimmed = self
+                            .with_commands(|mut connection| async move {
+                                self.trim(&mut connection, now).await
+                            })
+                            .await;
+                        if let Err(err) = trimmed {
+                            log::warn!("revocations: could not trim expired entries: {err}");
                         }
                     }
                 }
